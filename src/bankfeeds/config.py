@@ -1,0 +1,111 @@
+"""Settings, read once at an entry point from the environment and an optional ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bankfeeds.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    """Every knob bankfeeds reads from its environment; names follow the specification."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default=Path("var"), validation_alias="BANKFEEDS_DATA_DIR")
+    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
+    secret_key: SecretStr | None = Field(default=None, validation_alias="BANKFEEDS_SECRET_KEY")
+
+    sftp_host: str = Field(default="127.0.0.1", validation_alias="SFTP_HOST")
+    sftp_port: int = Field(default=2222, ge=1, le=65535, validation_alias="SFTP_PORT")
+    sftp_user: str = Field(default="bank", validation_alias="SFTP_USER")
+    sftp_pass: SecretStr = Field(default=SecretStr("bankpass"), validation_alias="SFTP_PASS")
+
+    scheduler_enabled: bool = Field(default=True, validation_alias="SCHEDULER_ENABLED")
+    scheduler_timezone: str = Field(default="Asia/Kolkata", validation_alias="SCHEDULER_TIMEZONE")
+    scheduler_cutoff_hour: int = Field(
+        default=18, ge=0, le=23, validation_alias="SCHEDULER_CUTOFF_HOUR"
+    )
+    scheduler_grace_period_hours: int = Field(
+        default=2, ge=0, le=168, validation_alias="SCHEDULER_GRACE_PERIOD_HOURS"
+    )
+
+    s3_bucket: str | None = Field(default=None, validation_alias="S3_BUCKET")
+    s3_region: str = Field(default="us-east-1", validation_alias="S3_REGION")
+    s3_endpoint: str | None = Field(default=None, validation_alias="S3_ENDPOINT")
+
+    metrics_enabled: bool = Field(default=True, validation_alias="METRICS_ENABLED")
+    alerts_enabled: bool = Field(default=True, validation_alias="ALERTS_ENABLED")
+
+    max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1024, validation_alias="BANKFEEDS_MAX_BODY_BYTES"
+    )
+
+    @field_validator("scheduler_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The async SQLAlchemy URL to use; a SQLite file under the data dir by default."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'bankfeeds.db'}"
+        return async_url(url)
+
+    @property
+    def secret_keys(self) -> list[str]:
+        """The configured Fernet keys, newest first (comma-separated in the variable)."""
+        if self.secret_key is None:
+            return []
+        return [k.strip() for k in self.secret_key.get_secret_value().split(",") if k.strip()]
+
+
+_ENV_NAMES = {name: str(f.validation_alias or name) for name, f in Settings.model_fields.items()}
+
+
+def async_url(url: str) -> str:
+    """Map a database URL to its async driver (aiosqlite, psycopg)."""
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def sync_url(url: str) -> str:
+    """Map a database URL to its synchronous driver (sqlite3, psycopg), for migrations."""
+    if url.startswith("sqlite+aiosqlite://"):
+        return "sqlite://" + url[len("sqlite+aiosqlite://") :]
+    return url
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning the first invalid value into one sentence naming its variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "settings"
+        name = _ENV_NAMES.get(field, field)
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {msg}.") from exc
