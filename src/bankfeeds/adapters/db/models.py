@@ -1,0 +1,301 @@
+"""SQLAlchemy models: the schema the Alembic migrations create.
+
+Idempotency lives here, as constraints: a connector name is unique among live connectors, a file's
+bytes are stored once per connector (``connector_id, sha256``), a connector has at most one
+RUNNING run, and a scheduled slot becomes at most one run.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bankfeeds.adapters.db.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids that are still SQLite rowid aliases (SQLite only autoincrements INTEGER keys).
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
+
+
+class Connector(Base):
+    """Where files come from, for which provider, on which schedule."""
+
+    __tablename__ = "recon_connector"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(8))
+    provider: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(8), default="ACTIVE")
+    schedule: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64))
+    target_cycle_rule: Mapped[str] = mapped_column(String(16), default="yesterday")
+    host_key_policy: Mapped[str] = mapped_column(String(16), default="accept-new")
+    host_key_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    # Non-secret settings as the API accepts them; secrets live only in `secrets`, encrypted.
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    secrets: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deleted_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index(
+            "uq_recon_connector_live_name",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_recon_connector_status_provider", "status", "provider"),
+    )
+
+
+class ConnectorRun(Base):
+    """One attempt to fetch one cycle date for one connector."""
+
+    __tablename__ = "recon_connector_run"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("recon_connector.id"))
+    cycle_date: Mapped[date] = mapped_column(Date)
+    trigger: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10), default="QUEUED")
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    parent_run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector_run.id"))
+    backfill_job_id: Mapped[str | None] = mapped_column(String(40))
+    scheduled_for: Mapped[datetime | None]
+    not_before: Mapped[datetime | None]
+    requested_by: Mapped[str | None] = mapped_column(String(120))
+    queued_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    heartbeat_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(120))
+    lease_expires_at: Mapped[datetime | None]
+    files_discovered: Mapped[int] = mapped_column(Integer, default=0)
+    files_downloaded: Mapped[int] = mapped_column(Integer, default=0)
+    files_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    files_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    files_failed: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_downloaded: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_expected: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_ms: Mapped[int | None] = mapped_column(BigInteger)
+    error_code: Mapped[str | None] = mapped_column(String(60))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_recon_connector_run_connector_queued", "connector_id", "queued_at"),
+        Index("ix_recon_connector_run_status_queued", "status", "queued_at"),
+        Index("ix_recon_connector_run_backfill", "backfill_job_id"),
+        Index(
+            "uq_recon_connector_run_one_running",
+            "connector_id",
+            unique=True,
+            sqlite_where=text("status = 'RUNNING'"),
+            postgresql_where=text("status = 'RUNNING'"),
+        ),
+        UniqueConstraint("connector_id", "scheduled_for"),
+    )
+
+
+class IngestedFile(Base):
+    """One file's bytes, by content hash, with where they are stored."""
+
+    __tablename__ = "recon_ingested_file"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("recon_connector.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector_run.id"))
+    provider: Mapped[str] = mapped_column(String(16))
+    cycle_date: Mapped[date] = mapped_column(Date)
+    remote_name: Mapped[str] = mapped_column(String(255))
+    remote_path: Mapped[str] = mapped_column(String(1024))
+    remote_size: Mapped[int] = mapped_column(BigInteger)
+    remote_mtime: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    expected_sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    object_key: Mapped[str | None] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(12))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    row_count: Mapped[int | None] = mapped_column(Integer)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    normalized_key: Mapped[str | None] = mapped_column(String(300))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    __table_args__ = (
+        UniqueConstraint("connector_id", "sha256"),
+        Index("ix_recon_ingested_file_connector_cycle", "connector_id", "cycle_date"),
+        Index("ix_recon_ingested_file_listing", "connector_id", "remote_name", "remote_size"),
+        Index("ix_recon_ingested_file_provider_cycle", "provider", "cycle_date"),
+    )
+
+
+class RemoteFile(Base):
+    """A remote file already verified, by name, size and mtime: the listing alone recognises it."""
+
+    __tablename__ = "recon_remote_file"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    connector_id: Mapped[int] = mapped_column(ForeignKey("recon_connector.id"))
+    remote_path: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    mtime: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    first_seen_run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector_run.id"))
+    created_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("connector_id", "remote_path", "size", "mtime"),)
+
+
+class RunFile(Base):
+    """What one run did with one remote file (downloaded, skipped, quarantined, failed)."""
+
+    __tablename__ = "recon_run_file"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("recon_connector_run.id", ondelete="CASCADE"))
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    remote_name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    outcome: Mapped[str] = mapped_column(String(12))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_recon_run_file_run", "run_id"),)
+
+
+class ReconJob(Base):
+    """One provider and cycle date, reconciled over one bank and one PG file version."""
+
+    __tablename__ = "recon_job"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    cycle_date: Mapped[date] = mapped_column(Date)
+    bank_file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    pg_file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    status: Mapped[str] = mapped_column(String(10), default="PENDING")
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("recon_job.id"))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        UniqueConstraint("provider", "cycle_date", "bank_file_id", "pg_file_id"),
+        Index("ix_recon_job_status_created", "status", "created_at"),
+    )
+
+
+class ReconException(Base):
+    """Something an ops person must look at."""
+
+    __tablename__ = "recon_exception"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10), default="OPEN")
+    owner: Mapped[str | None] = mapped_column(String(120))
+    connector_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector.id"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector_run.id"))
+    file_id: Mapped[int | None] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("recon_job.id"))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    cycle_date: Mapped[date | None] = mapped_column(Date)
+    source_row: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Set for exceptions that must exist at most once while open (e.g. FILE_MISSING per day).
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_recon_exception_state_kind", "state", "kind"),
+        Index("ix_recon_exception_connector", "connector_id"),
+        Index("ix_recon_exception_job", "job_id"),
+    )
+
+
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; the token itself is shown once."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    role: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditLog(Base):
+    """Who changed what, when; secrets redacted."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(60))
+    diff: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_audit_log_at", "at"), Index("ix_audit_log_target", "target_id"))
+
+
+class IdempotencyKey(Base):
+    """A client's ``X-Idempotency-Key`` with the hash of the body it first came with."""
+
+    __tablename__ = "idempotency_key"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(60), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    resource_id: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime]
