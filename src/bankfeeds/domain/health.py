@@ -1,0 +1,182 @@
+"""A connector's health from its runs and its backlog; pure, clock passed in.
+
+Inputs are the connector's runs (any order), its status, the cycle dates it has files for and the
+cycle dates it was expected to have (see ``schedule.expected_cycle_dates``).
+
+Definitions:
+
+* an *outcome* is a run that ended ``SUCCESS``, ``PARTIAL`` or ``FAILED`` and has ``finished_at``;
+  ``CANCELLED`` runs are an operator's choice and say nothing about the source, so they only count
+  towards ``last_run_at``, like ``QUEUED`` and ``RUNNING`` runs;
+* ``last_run_at``: the latest ``started_at`` of any run; ``last_success_at``: the latest
+  ``finished_at`` of a ``SUCCESS`` run (a ``PARTIAL`` run lost files, so it is not a success);
+* ``success_rate``: ``SUCCESS`` outcomes / all outcomes among the last ``window_runs`` (20)
+  outcomes that finished within ``window`` (7 days) before ``now``; None when there are none;
+* backlog: the expected dates with no received file, counted, and the oldest of them.
+
+Status, first rule that applies:
+
+1. ``PAUSED``: the connector is paused;
+2. ``NEVER_RUN``: it has no outcome yet;
+3. ``CRITICAL``: the last 3 outcomes all failed, or outcomes finished in the last 48 h and none of
+   them was a success, or the backlog is 3 days or more;
+4. ``WARNING``: the last outcome failed or was partial, the success rate is under 0.9, or the
+   backlog is 1 day or more;
+5. ``HEALTHY`` otherwise.
+
+Every threshold is a keyword argument of :func:`compute_health`; ``reasons`` says which rules of
+the chosen status fired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Final, Literal
+
+RunStatus = Literal["QUEUED", "RUNNING", "SUCCESS", "PARTIAL", "FAILED", "CANCELLED"]
+ConnectorStatus = Literal["ACTIVE", "PAUSED"]
+HealthStatus = Literal["HEALTHY", "WARNING", "CRITICAL", "NEVER_RUN", "PAUSED"]
+
+_OUTCOMES: Final = frozenset({"SUCCESS", "PARTIAL", "FAILED"})
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutcome:
+    """The parts of one run that health is computed from."""
+
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A connector's health at one moment."""
+
+    health_status: HealthStatus
+    last_run_at: datetime | None
+    last_success_at: datetime | None
+    success_rate: float | None
+    backlog_missing_days: int
+    backlog_oldest_missing: date | None
+    reasons: tuple[str, ...] = ()
+
+
+def _require_aware(value: datetime, what: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{what} must be a time-zone-aware datetime, got naive {value.isoformat()}"
+        )
+
+
+def _outcomes(runs: Sequence[RunOutcome]) -> list[tuple[datetime, RunStatus]]:
+    """Return (finished_at, status) of the outcome runs, newest first, checking every datetime."""
+    found: list[tuple[datetime, RunStatus]] = []
+    for run in runs:
+        for what, value in (("started_at", run.started_at), ("finished_at", run.finished_at)):
+            if value is not None:
+                _require_aware(value, f"a run's {what}")
+        if run.status in _OUTCOMES and run.finished_at is not None:
+            found.append((run.finished_at, run.status))
+    found.sort(key=lambda outcome: outcome[0], reverse=True)
+    return found
+
+
+def _success_rate(
+    outcomes: list[tuple[datetime, RunStatus]], now: datetime, window: timedelta, window_runs: int
+) -> float | None:
+    recent = [status for at, status in outcomes if at > now - window][:window_runs]
+    if not recent:
+        return None
+    return sum(status == "SUCCESS" for status in recent) / len(recent)
+
+
+def _critical(
+    outcomes: list[tuple[datetime, RunStatus]],
+    missing: int,
+    now: datetime,
+    consecutive_failures: int,
+    no_success_for: timedelta,
+    backlog_days: int,
+) -> list[str]:
+    reasons: list[str] = []
+    last = [status for _, status in outcomes[:consecutive_failures]]
+    if len(last) == consecutive_failures and all(status == "FAILED" for status in last):
+        reasons.append(f"the last {consecutive_failures} runs failed")
+    recent = [status for at, status in outcomes if at > now - no_success_for]
+    if recent and "SUCCESS" not in recent:
+        hours = f"{no_success_for.total_seconds() / 3600:g}"
+        reasons.append(f"no successful run in the last {hours} h")
+    if missing >= backlog_days:
+        reasons.append(f"{missing} expected days have no file")
+    return reasons
+
+
+def _warning(
+    outcomes: list[tuple[datetime, RunStatus]],
+    rate: float | None,
+    missing: int,
+    min_rate: float,
+    backlog_days: int,
+) -> list[str]:
+    reasons: list[str] = []
+    if outcomes and outcomes[0][1] != "SUCCESS":
+        reasons.append(f"the last run ended {outcomes[0][1]}")
+    if rate is not None and rate < min_rate:
+        reasons.append(f"success rate {rate:.0%} is below {min_rate:.0%}")
+    if missing >= backlog_days:
+        reasons.append(f"{missing} expected day(s) have no file")
+    return reasons
+
+
+def compute_health(
+    *,
+    runs: Sequence[RunOutcome],
+    connector_status: ConnectorStatus,
+    received_dates: Collection[date],
+    expected_dates: Sequence[date],
+    now: datetime,
+    window: timedelta = timedelta(days=7),
+    window_runs: int = 20,
+    critical_consecutive_failures: int = 3,
+    critical_no_success_for: timedelta = timedelta(hours=48),
+    critical_backlog_days: int = 3,
+    warning_success_rate: float = 0.9,
+    warning_backlog_days: int = 1,
+) -> Health:
+    """Return the connector's health at ``now`` by the rules in this module's docstring."""
+    _require_aware(now, "now")
+    outcomes = _outcomes(runs)
+    missing = sorted(set(expected_dates) - set(received_dates))
+    rate = _success_rate(outcomes, now, window, window_runs)
+    critical = _critical(
+        outcomes,
+        len(missing),
+        now,
+        critical_consecutive_failures,
+        critical_no_success_for,
+        critical_backlog_days,
+    )
+    warning = _warning(outcomes, rate, len(missing), warning_success_rate, warning_backlog_days)
+
+    status: HealthStatus = "HEALTHY"
+    reasons: list[str] = []
+    if connector_status == "PAUSED":
+        status, reasons = "PAUSED", ["the connector is paused"]
+    elif not outcomes:
+        status, reasons = "NEVER_RUN", ["no run has finished yet"]
+    elif critical:
+        status, reasons = "CRITICAL", critical
+    elif warning:
+        status, reasons = "WARNING", warning
+    return Health(
+        health_status=status,
+        last_run_at=max((run.started_at for run in runs if run.started_at), default=None),
+        last_success_at=max((at for at, s in outcomes if s == "SUCCESS"), default=None),
+        success_rate=rate,
+        backlog_missing_days=len(missing),
+        backlog_oldest_missing=missing[0] if missing else None,
+        reasons=tuple(reasons),
+    )
