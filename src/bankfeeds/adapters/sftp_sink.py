@@ -1,0 +1,109 @@
+"""A staging-file writer that hashes on its own thread, so the event loop only moves bytes.
+
+Hashing between awaited reads drains the queue of outstanding SFTP requests and halves throughput
+(docs/sftp.md); hashlib and file writes release the GIL on large buffers, so a thread overlaps them
+with the network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import queue
+import threading
+from pathlib import Path
+from typing import Final
+
+from bankfeeds.errors import StorageError
+
+_FINISH: Final = object()
+_ABORT: Final = object()
+
+
+class HashingSink:
+    """Writes blocks to a staging file and computes their SHA-256 on a worker thread."""
+
+    def __init__(self, dest: Path, max_pending: int = 16) -> None:
+        self._dest = dest
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Bounds memory when the disk is slower than the network.
+        self._slots = asyncio.Semaphore(max_pending)
+        self._done: asyncio.Future[tuple[str, int]] = self._loop.create_future()
+        self._failure: OSError | None = None
+        self._closed = False
+        threading.Thread(target=self._run, name=f"sink:{dest.name}", daemon=True).start()
+
+    async def put(self, data: bytes) -> None:
+        """Queue one block, waiting while too many are pending."""
+        await self._slots.acquire()
+        if self._failure is not None:
+            raise self._storage_error()
+        self._queue.put(data)
+
+    async def finish(self) -> tuple[str, int]:
+        """Flush and close the file; return its SHA-256 hex and size."""
+        self._closed = True
+        self._queue.put(_FINISH)
+        try:
+            return await asyncio.shield(self._done)
+        except OSError as exc:
+            raise self._storage_error() from exc
+
+    async def abort(self) -> None:
+        """Stop, close and delete the staging file; safe to call after finish or twice."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(_ABORT)
+        await asyncio.wait([self._done])
+        if not self._done.cancelled():
+            self._done.exception()  # retrieved, so asyncio does not log it as lost
+        # Also after a finish (a later step failed): the file is complete but must still go.
+        await asyncio.to_thread(self._dest.unlink, missing_ok=True)
+
+    def _storage_error(self) -> StorageError:
+        return StorageError(f"Could not write the staging file {self._dest}: {self._failure}.")
+
+    def _run(self) -> None:
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self._dest.open("wb") as out:
+                while (item := self._next()) is not _FINISH:
+                    if item is _ABORT:
+                        break
+                    assert isinstance(item, bytes)
+                    out.write(item)
+                    digest.update(item)
+                    size += len(item)
+            if item is _ABORT:
+                self._dest.unlink(missing_ok=True)
+        except OSError as exc:
+            self._failure = exc
+            self._drain()
+            self._settle(None, exc)
+            return
+        self._settle((digest.hexdigest(), size), None)
+
+    def _next(self) -> object:
+        item = self._queue.get()
+        if isinstance(item, bytes):
+            self._loop.call_soon_threadsafe(self._slots.release)
+        return item
+
+    def _drain(self) -> None:
+        """After a write error, keep taking blocks so a waiting ``put`` is never stuck."""
+        while (item := self._next()) is not _FINISH and item is not _ABORT:
+            pass
+
+    def _settle(self, result: tuple[str, int] | None, error: OSError | None) -> None:
+        def settle() -> None:
+            if self._done.done():
+                return
+            if error is not None:
+                self._done.set_exception(error)
+            else:
+                assert result is not None
+                self._done.set_result(result)
+
+        self._loop.call_soon_threadsafe(settle)

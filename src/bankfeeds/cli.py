@@ -1,0 +1,182 @@
+"""The ``bankfeeds`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, TypeVar
+
+import typer
+import uvicorn
+from pydantic import SecretStr
+from rich.console import Console
+
+from bankfeeds.adapters.db import migrate
+from bankfeeds.config import Settings, load_settings
+from bankfeeds.errors import BankfeedsError, ConfigError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
+token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
+secrets_app = typer.Typer(no_args_is_help=True, help="Encryption keys for stored secrets.")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(secrets_app, name="secrets")
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _run(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coro())
+
+
+async def _with_ctx(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    from bankfeeds.services.context import AppContext
+
+    ctx = AppContext.build(settings)
+    try:
+        return await fn(ctx)
+    finally:
+        await ctx.close()
+
+
+def serve_app(settings: Settings, host: str, port: int) -> None:
+    """Migrate, then serve the API on ``host:port`` until interrupted."""
+    from bankfeeds.api.app import create_app
+    from bankfeeds.services.context import AppContext
+
+    ctx = AppContext.build(settings)  # refuses to start without a secret key
+    migrate.upgrade(settings.resolved_database_url)
+    config = uvicorn.Config(
+        create_app(ctx), host=host, port=port, log_level="info", proxy_headers=False
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+) -> None:
+    """Run the API (applies migrations first)."""
+    serve_app(_settings(), host, port)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.resolved_database_url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument()]) -> None:
+    """Revert migrations down to REVISION ('base' removes everything)."""
+    settings = _settings()
+    migrate.downgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {migrate.current(settings.resolved_database_url) or 'base'}")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="A name for the token's holder (the audit actor).")],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
+) -> None:
+    """Create an API token and print it alone on the last line."""
+    from bankfeeds.services import tokens
+
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url)
+    token_id, token = _run(
+        lambda: _with_ctx(
+            settings, lambda ctx: tokens.create_token(ctx=ctx, name=name, role=role, actor="cli")
+        )
+    )
+    err.print(f"created {token_id} {name!r} with role {role}; it is shown only once:")
+    typer.echo(token)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never the tokens themselves)."""
+    from bankfeeds.services import tokens
+
+    rows = _run(lambda: _with_ctx(_settings(), lambda ctx: tokens.list_tokens(ctx=ctx)))
+    for r in rows:
+        state = "revoked" if r["revoked"] else "active"
+        typer.echo(f"{r['id']}\t{r['name']}\t{r['role']}\t{r['prefix']}…\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument()]) -> None:
+    """Revoke the token called NAME."""
+    from bankfeeds.services import tokens
+
+    _run(
+        lambda: _with_ctx(
+            _settings(), lambda ctx: tokens.revoke_token(ctx=ctx, name=name, actor="cli")
+        )
+    )
+    typer.echo(f"revoked {name}")
+
+
+@secrets_app.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new key for BANKFEEDS_SECRET_KEY."""
+    from bankfeeds.adapters.secrets import generate_key
+
+    typer.echo(generate_key())
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt stored secrets with the first key in BANKFEEDS_SECRET_KEY."""
+    from bankfeeds.services.admin import rotate_secrets
+
+    count = _run(lambda: _with_ctx(_settings(), lambda ctx: rotate_secrets(ctx=ctx)))
+    typer.echo(f"re-encrypted the secrets of {count} connector(s)")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+) -> None:
+    """Set up everything on embedded defaults, print an admin token, and serve."""
+    from bankfeeds.services import tokens
+    from bankfeeds.services.admin import demo_secret_key
+
+    settings = _settings()
+    if not settings.secret_keys:
+        settings = settings.model_copy(
+            update={"secret_key": SecretStr(demo_secret_key(settings.data_dir))}
+        )
+    migrate.upgrade(settings.resolved_database_url)
+
+    async def fresh_admin(ctx: Any) -> str:
+        name = f"demo-admin-{ctx.clock():%Y%m%d%H%M%S}"
+        _, token = await tokens.create_token(ctx=ctx, name=name, role="admin", actor="demo")
+        return token
+
+    token = _run(lambda: _with_ctx(settings, fresh_admin))
+    err.print(f"bankfeeds demo on http://127.0.0.1:{port}  (API docs: /docs)")
+    err.print("admin token (export it as TOKEN):")
+    typer.echo(token)
+    serve_app(settings, "127.0.0.1", port)
+
+
+def main() -> None:
+    """Entry point: run the command, turning our errors into one sentence and an exit code."""
+    try:
+        app(standalone_mode=True)
+    except ConfigError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    except BankfeedsError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        sys.exit(1)

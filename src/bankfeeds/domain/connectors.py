@@ -1,0 +1,230 @@
+"""Connector vocabulary and the rules a connector definition must satisfy (pure, no I/O)."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from bankfeeds.domain.patterns import DEFAULT_PATTERNS, validate_pattern
+from bankfeeds.domain.schedule import validate_cron, validate_timezone
+from bankfeeds.errors import FieldError, ValidationFailed
+
+
+class ConnectorType(StrEnum):
+    """Where a connector's files come from."""
+
+    SFTP = "SFTP"
+    API = "API"
+
+
+class Provider(StrEnum):
+    """Whose files a connector fetches; PG is the payment gateway's own export."""
+
+    AXIS = "AXIS"
+    BOB = "BOB"
+    HDFC = "HDFC"
+    ICICI = "ICICI"
+    SBI = "SBI"
+    YES = "YES"
+    KOTAK = "KOTAK"
+    PG = "PG"
+    CUSTOM = "CUSTOM"
+
+
+class ConnectorStatus(StrEnum):
+    """Whether the scheduler runs a connector."""
+
+    ACTIVE = "ACTIVE"
+    PAUSED = "PAUSED"
+
+
+SECRET_FIELDS = ("password", "privateKey", "passphrase", "token", "apiKey")
+MASK = "********"
+DEFAULT_SCHEDULE = "0 19 * * *"
+_FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", str_strip_whitespace=True
+    )
+
+
+class ConnectorConfig(_Wire):
+    """The ``config`` object of the API: SFTP and API settings side by side."""
+
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    password: str | None = None
+    private_key: str | None = None
+    passphrase: str | None = None
+    remote_path: str | None = None
+    file_pattern: str | None = None
+    checksum_ext: str | None = None
+    stable_seconds: int | None = Field(default=None, ge=0, le=3600)
+    host_key_policy: Literal["accept-new", "strict"] | None = None
+    host_key_fingerprint: str | None = None
+    schedule: str | None = None
+    timezone: str | None = None
+    target_cycle_rule: Literal["yesterday", "today"] | None = None
+    base_url: str | None = None
+    endpoint: str | None = None
+    auth_type: Literal["none", "bearer", "apiKey", "basic"] | None = None
+    token: str | None = None
+    api_key: str | None = None
+    api_key_header: str | None = None
+    headers: dict[str, str] | None = None
+    query_params: dict[str, str] | None = None
+    response_format: Literal["csv", "json", "xml"] | None = None
+
+
+class ConnectorCreate(_Wire):
+    """Body of ``POST /ops/connectors``."""
+
+    name: str = Field(min_length=1, max_length=120)
+    type: ConnectorType
+    provider: Provider
+    status: ConnectorStatus = ConnectorStatus.ACTIVE
+    config: ConnectorConfig
+
+
+class ConnectorPatch(_Wire):
+    """Body of ``PATCH /ops/connectors/{id}``: every field optional; config merges key by key."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    provider: Provider | None = None
+    status: ConnectorStatus | None = None
+    config: dict[str, Any] | None = None
+
+
+def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Separate the write-only secret fields from the rest of a wire-format config."""
+    plain = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
+    secrets = {k: str(v) for k, v in config.items() if k in SECRET_FIELDS and v is not None}
+    return plain, secrets
+
+
+def apply_defaults(
+    ctype: ConnectorType, provider: Provider, config: dict[str, Any], default_tz: str
+) -> dict[str, Any]:
+    """Fill what a definition may leave out: port, pattern, schedule, time zone, rules."""
+    out = dict(config)
+    out.setdefault("schedule", DEFAULT_SCHEDULE)
+    out.setdefault("timezone", default_tz)
+    out.setdefault("targetCycleRule", "yesterday")
+    if ctype is ConnectorType.SFTP:
+        out.setdefault("port", 22)
+        out.setdefault("hostKeyPolicy", "accept-new")
+        out.setdefault("stableSeconds", 0)
+        if not out.get("filePattern") and provider.value in DEFAULT_PATTERNS:
+            out["filePattern"] = DEFAULT_PATTERNS[provider.value]
+    else:
+        out.setdefault("authType", "none")
+        out.setdefault("responseFormat", "csv")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def validate_definition(
+    ctype: ConnectorType, config: dict[str, Any], secrets: dict[str, str]
+) -> list[FieldError]:
+    """Every rule a complete, defaulted definition breaks, each with its field path."""
+    errors: list[FieldError] = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append(FieldError(f"config.{field}", message))
+
+    if (problem := validate_cron(str(config.get("schedule", "")))) is not None:
+        bad("schedule", problem)
+    if (problem := validate_timezone(str(config.get("timezone", "")))) is not None:
+        bad("timezone", problem)
+    if ctype is ConnectorType.SFTP:
+        _validate_sftp(config, secrets, bad)
+    else:
+        _validate_api(config, secrets, bad)
+    return errors
+
+
+def _validate_sftp(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:
+    host = config.get("host")
+    if not host:
+        bad("host", "is required for an SFTP connector")
+    elif re.search(r"\s|/", str(host)):
+        bad("host", "must be a host name or IP address without spaces or slashes")
+    port = config.get("port")
+    if not isinstance(port, int) or not 1 <= port <= 65535:
+        bad("port", "must be a whole number from 1 to 65535")
+    if not config.get("username"):
+        bad("username", "is required for an SFTP connector")
+    remote = config.get("remotePath")
+    if not remote:
+        bad("remotePath", "is required for an SFTP connector")
+    elif not str(remote).startswith("/"):
+        bad("remotePath", "must be an absolute path starting with '/'")
+    elif ".." in str(remote).split("/") or "\x00" in str(remote):
+        bad("remotePath", "must not contain '..' or NUL characters")
+    pattern = config.get("filePattern")
+    if not pattern:
+        bad("filePattern", "is required when the provider has no default pattern")
+    elif (problem := validate_pattern(str(pattern))) is not None:
+        bad("filePattern", problem)
+    ext = config.get("checksumExt")
+    if ext is not None and not re.fullmatch(r"\.[A-Za-z0-9_.-]{1,15}", str(ext)):
+        bad("checksumExt", "must look like '.sha256': a dot and up to 15 letters or digits")
+    has_pw, has_key = "password" in secrets, "privateKey" in secrets
+    if has_pw == has_key:
+        bad("password", "give exactly one of password or privateKey")
+    if "passphrase" in secrets and not has_key:
+        bad("passphrase", "only applies together with privateKey")
+    fingerprint = config.get("hostKeyFingerprint")
+    if fingerprint and not _FINGERPRINT.fullmatch(str(fingerprint)):
+        bad("hostKeyFingerprint", "must be an OpenSSH SHA-256 fingerprint like 'SHA256:<43 chars>'")
+    for field in ("baseUrl", "endpoint", "authType", "token", "apiKey", "responseFormat"):
+        if config.get(field) is not None or field in secrets:
+            bad(field, "applies to API connectors only")
+
+
+def _validate_api(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:
+    base = str(config.get("baseUrl") or "")
+    if not base:
+        bad("baseUrl", "is required for an API connector")
+    elif not re.match(r"^https?://[^\s/]+", base):
+        bad("baseUrl", "must be an http(s) URL such as 'https://api.bank.example'")
+    endpoint = config.get("endpoint")
+    if endpoint is not None and not str(endpoint).startswith("/"):
+        bad("endpoint", "must start with '/'")
+    auth = config.get("authType", "none")
+    needs = {"bearer": ("token",), "apiKey": ("apiKey",), "basic": ("password",)}.get(auth, ())
+    for field in needs:
+        if field not in secrets:
+            bad(field, f"is required when authType is {auth!r}")
+    if auth == "basic" and not config.get("username"):
+        bad("username", "is required when authType is 'basic'")
+    for field in ("host", "remotePath", "privateKey", "hostKeyFingerprint"):
+        if config.get(field) is not None or field in secrets:
+            bad(field, "applies to SFTP connectors only")
+
+
+def pydantic_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    """Pydantic's errors as field-path errors (``config.port: ...``)."""
+    out = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"] if p != "body")
+        path = f"{prefix}.{path}" if prefix and path else (prefix or path or "body")
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "is not a known field"
+        out.append(FieldError(path, message))
+    return out
+
+
+def parse_config(raw: dict[str, Any]) -> ConnectorConfig:
+    """Check a merged wire-format config's shape, with field paths under ``config``."""
+    try:
+        return ConnectorConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=pydantic_errors(exc, "config")) from exc

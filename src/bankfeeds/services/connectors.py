@@ -1,0 +1,300 @@
+"""Connector use cases that change state: create, update, delete, pause, resume, trust a key."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bankfeeds.adapters.db.models import Connector, IdempotencyKey
+from bankfeeds.adapters.keys import private_key_problem
+from bankfeeds.domain.connectors import (
+    MASK,
+    SECRET_FIELDS,
+    ConnectorCreate,
+    ConnectorPatch,
+    ConnectorStatus,
+    ConnectorType,
+    Provider,
+    apply_defaults,
+    parse_config,
+    split_secrets,
+    validate_definition,
+)
+from bankfeeds.domain.ids import parse_id, public_id
+from bankfeeds.errors import Conflict, FieldError, NotFound, ValidationFailed
+from bankfeeds.services import audit
+from bankfeeds.services.connector_views import connector_view
+from bankfeeds.services.context import AppContext
+
+_CREATE_SCOPE = "connector.create"
+
+
+class _KeyTaken(Exception):
+    pass
+
+
+class _NameTaken(Exception):
+    pass
+
+
+def _checked(
+    ctx: AppContext, ctype: ConnectorType, provider: Provider, raw: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate a wire-format config; return the defaulted plain config and the secrets."""
+    plain, secrets = split_secrets({k: v for k, v in raw.items() if v is not None})
+    config = apply_defaults(ctype, provider, plain, ctx.settings.scheduler_timezone)
+    errors = validate_definition(ctype, config, secrets)
+    if "privateKey" in secrets:
+        problem = private_key_problem(secrets["privateKey"], secrets.get("passphrase"))
+        if problem is not None:
+            errors.append(FieldError(*problem))
+    if errors:
+        raise ValidationFailed(errors=errors)
+    return config, secrets
+
+
+def _mirror(row: Connector, config: dict[str, Any]) -> None:
+    """Copy the fields the scheduler queries from the config into their columns."""
+    row.schedule = config["schedule"]
+    row.timezone = config["timezone"]
+    row.target_cycle_rule = config["targetCycleRule"]
+    row.host_key_policy = config.get("hostKeyPolicy", "accept-new")
+    row.host_key_fingerprint = config.get("hostKeyFingerprint")
+    row.config = config
+
+
+async def _name_conflict(ctx: AppContext, name: str) -> Conflict:
+    async with ctx.sessions() as session:
+        pk = await session.scalar(
+            select(Connector.id).where(Connector.name == name, Connector.deleted_at.is_(None))
+        )
+    where = f" ({public_id('connector', pk)})" if pk else ""
+    return Conflict(f"A connector named {name!r} already exists{where}.")
+
+
+async def create(
+    *, ctx: AppContext, body: ConnectorCreate, actor: str, idempotency_key: str | None
+) -> tuple[dict[str, Any], bool]:
+    """Create a connector; returns its view and whether it was created (False: key replay)."""
+    config, secrets = _checked(
+        ctx, body.type, body.provider, body.config.model_dump(by_alias=True, exclude_none=True)
+    )
+    body_hash = hashlib.sha256(
+        json.dumps(body.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
+    ).hexdigest()
+    now = ctx.clock()
+    try:
+        async with ctx.sessions.begin() as session:
+            key_row = None
+            if idempotency_key:
+                key_row = IdempotencyKey(
+                    key=idempotency_key,
+                    scope=_CREATE_SCOPE,
+                    request_hash=body_hash,
+                    resource_id="",
+                    created_at=now,
+                )
+                session.add(key_row)
+                try:
+                    await session.flush()
+                except IntegrityError as exc:
+                    raise _KeyTaken from exc
+            row = Connector(
+                name=body.name,
+                type=body.type.value,
+                provider=body.provider.value,
+                status=body.status.value,
+                secrets=ctx.secrets.encrypt(secrets),
+                created_by=actor,
+                created_at=now,
+                updated_at=now,
+            )
+            _mirror(row, config)
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                raise _NameTaken from exc
+            cid = public_id("connector", row.id)
+            if key_row is not None:
+                key_row.resource_id = cid
+            audit.record(
+                session,
+                actor=actor,
+                action="connector.create",
+                target_type="connector",
+                target_id=cid,
+                diff={**body.model_dump(by_alias=True, exclude_none=True)},
+                now=now,
+            )
+            view = connector_view(ctx, row, now)
+    except _NameTaken:
+        raise await _name_conflict(ctx, body.name) from None
+    except _KeyTaken:
+        return await _replay(ctx, idempotency_key or "", body_hash), False
+    return view, True
+
+
+async def _replay(ctx: AppContext, key: str, body_hash: str) -> dict[str, Any]:
+    """The connector an idempotency key already created, if the body is the same."""
+    async with ctx.sessions() as session:
+        prior = await session.get(IdempotencyKey, (key, _CREATE_SCOPE))
+        if prior is None:  # the first request's transaction rolled back meanwhile
+            raise Conflict("A request with this X-Idempotency-Key is in progress; retry it.")
+        if prior.request_hash != body_hash:
+            raise Conflict("This X-Idempotency-Key was already used with a different body.")
+        row = await session.get(Connector, parse_id("connector", prior.resource_id))
+        if row is None or row.deleted_at is not None:
+            raise Conflict("This X-Idempotency-Key created a connector that was since deleted.")
+        return connector_view(ctx, row, ctx.clock())
+
+
+async def load(session: AsyncSession, connector_id: str, *, lock: bool = False) -> Connector:
+    """The live connector with that public id; NotFound otherwise."""
+    query = select(Connector).where(
+        Connector.id == parse_id("connector", connector_id), Connector.deleted_at.is_(None)
+    )
+    if lock:
+        query = query.with_for_update()
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound(f"No connector with id {connector_id!r}.")
+    return row
+
+
+def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Apply a config patch: null removes a field; the mask leaves a secret as it is."""
+    merged = dict(current)
+    for key, value in patch.items():
+        if key in SECRET_FIELDS and value == MASK:
+            continue
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+async def update(
+    *, ctx: AppContext, connector_id: str, body: ConnectorPatch, actor: str
+) -> dict[str, Any]:
+    """Apply a partial update; a secret left out of the patch is kept."""
+    now = ctx.clock()
+    try:
+        async with ctx.sessions.begin() as session:
+            row = await load(session, connector_id, lock=True)
+            old_secrets = ctx.secrets.decrypt(row.secrets)
+            before = {
+                **row.config,
+                **old_secrets,
+                "name": row.name,
+                "status": row.status,
+                "provider": row.provider,
+            }
+            provider = body.provider or Provider(row.provider)
+            raw = _merge({**row.config, **old_secrets}, body.config or {})
+            parsed = parse_config(raw).model_dump(by_alias=True, exclude_none=True)
+            config, secrets = _checked(ctx, ConnectorType(row.type), provider, parsed)
+            row.provider = provider.value
+            row.name = body.name if body.name is not None else row.name
+            row.status = body.status.value if body.status is not None else row.status
+            row.secrets = ctx.secrets.encrypt(secrets)
+            row.updated_at = now
+            _mirror(row, config)
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                raise _NameTaken from exc
+            after = {
+                **config,
+                **secrets,
+                "name": row.name,
+                "status": row.status,
+                "provider": row.provider,
+            }
+            audit.record(
+                session,
+                actor=actor,
+                action="connector.update",
+                target_type="connector",
+                target_id=connector_id,
+                diff=audit.changes(before, after),
+                now=now,
+            )
+            return connector_view(ctx, row, now)
+    except _NameTaken:
+        raise await _name_conflict(ctx, body.name or "") from None
+
+
+async def set_status(
+    *, ctx: AppContext, connector_id: str, status: ConnectorStatus, actor: str
+) -> dict[str, Any]:
+    """Pause or resume a connector."""
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        row = await load(session, connector_id, lock=True)
+        previous, row.status, row.updated_at = row.status, status.value, now
+        action = "connector.pause" if status is ConnectorStatus.PAUSED else "connector.resume"
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            target_type="connector",
+            target_id=connector_id,
+            diff={"status": {"from": previous, "to": status.value}},
+            now=now,
+        )
+        return connector_view(ctx, row, now)
+
+
+async def delete(*, ctx: AppContext, connector_id: str, actor: str) -> None:
+    """Remove a connector from service; its runs and files stay for the record."""
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        row = await load(session, connector_id, lock=True)
+        row.deleted_at, row.status, row.updated_at = now, ConnectorStatus.PAUSED.value, now
+        audit.record(
+            session,
+            actor=actor,
+            action="connector.delete",
+            target_type="connector",
+            target_id=connector_id,
+            diff={"name": row.name},
+            now=now,
+        )
+
+
+async def trust_host_key(
+    *, ctx: AppContext, connector_id: str, fingerprint: str, actor: str
+) -> dict[str, Any]:
+    """Pin ``fingerprint`` as the connector's SFTP host key (an audited admin action)."""
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        row = await load(session, connector_id, lock=True)
+        if row.type != ConnectorType.SFTP.value:
+            raise ValidationFailed(
+                errors=[FieldError("fingerprint", "only SFTP connectors have host keys")]
+            )
+        config = {**row.config, "hostKeyFingerprint": fingerprint}
+        errors = validate_definition(ConnectorType.SFTP, config, ctx.secrets.decrypt(row.secrets))
+        bad = [e for e in errors if e.field == "config.hostKeyFingerprint"]
+        if bad:
+            raise ValidationFailed(errors=[FieldError("fingerprint", bad[0].message)])
+        previous = row.host_key_fingerprint
+        _mirror(row, config)
+        row.updated_at = now
+        audit.record(
+            session,
+            actor=actor,
+            action="connector.trust-host-key",
+            target_type="connector",
+            target_id=connector_id,
+            diff={"hostKeyFingerprint": {"from": previous, "to": fingerprint}},
+            now=now,
+        )
+        return connector_view(ctx, row, now)

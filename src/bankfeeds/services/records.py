@@ -1,0 +1,260 @@
+"""Recording what a run did to each file, with the database deciding what is a duplicate."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bankfeeds.adapters.db.models import (
+    Connector,
+    ConnectorRun,
+    IngestedFile,
+    RemoteFile,
+    RunFile,
+)
+from bankfeeds.adapters.sftp import DownloadResult
+from bankfeeds.domain.ids import public_id
+from bankfeeds.errors import ChecksumMismatch
+from bankfeeds.services.context import AppContext
+from bankfeeds.services.discovery import Candidate, Passed
+from bankfeeds.services.exceptions import open_exception
+
+
+class _Duplicate(Exception):
+    pass
+
+
+async def record_passed(ctx: AppContext, run_pk: int, passed: Sequence[Passed]) -> None:
+    """Record files a run left alone, and why."""
+    if not passed:
+        return
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        session.add_all(
+            RunFile(
+                run_id=run_pk,
+                file_id=p.file_pk,
+                remote_name=p.name[:255],
+                size=p.size,
+                outcome=p.outcome,
+                message=p.reason,
+                created_at=now,
+            )
+            for p in passed
+        )
+
+
+async def _remember(
+    ctx: AppContext, connector_pk: int, run_pk: int, c: Candidate, sha256: str, file_pk: int
+) -> None:
+    """Remember (path, size, mtime) so the next listing recognises the file without a download."""
+    try:
+        async with ctx.sessions.begin() as session:
+            session.add(
+                RemoteFile(
+                    connector_id=connector_pk,
+                    remote_path=c.path,
+                    size=c.size,
+                    mtime=c.mtime,
+                    sha256=sha256,
+                    file_id=file_pk,
+                    first_seen_run_id=run_pk,
+                    created_at=ctx.clock(),
+                )
+            )
+    except IntegrityError:
+        pass  # a forced re-download of a file we already remember
+
+
+async def record_verified(
+    ctx: AppContext,
+    run: ConnectorRun,
+    connector: Connector,
+    c: Candidate,
+    staged: Path,
+    result: DownloadResult,
+    expected: str | None,
+) -> str:
+    """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED."""
+    stored = await ctx.store.put_file(staged, result.sha256)  # durable before any row
+    now = ctx.clock()
+    try:
+        async with ctx.sessions.begin() as session:
+            prior = await session.scalar(
+                select(IngestedFile)
+                .where(
+                    IngestedFile.connector_id == connector.id,
+                    IngestedFile.remote_name == c.name,
+                    IngestedFile.cycle_date == run.cycle_date,
+                    IngestedFile.status != "QUARANTINED",
+                )
+                .order_by(IngestedFile.version.desc())
+                .limit(1)
+            )
+            row = IngestedFile(
+                connector_id=connector.id,
+                run_id=run.id,
+                provider=connector.provider,
+                cycle_date=run.cycle_date,
+                remote_name=c.name,
+                remote_path=c.path,
+                remote_size=c.size,
+                remote_mtime=c.mtime,
+                sha256=result.sha256,
+                expected_sha256=expected,
+                size=result.size,
+                object_key=stored.key,
+                status="DOWNLOADED",
+                version=(prior.version + 1) if prior else 1,
+                supersedes_id=prior.id if prior else None,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            try:
+                await session.flush()
+            except IntegrityError as exc:
+                raise _Duplicate from exc
+            outcome = "NEW_VERSION" if prior else "DOWNLOADED"
+            message = f"new version {row.version} of {c.name}" if prior else None
+            session.add(
+                RunFile(
+                    run_id=run.id,
+                    file_id=row.id,
+                    remote_name=c.name,
+                    size=result.size,
+                    outcome=outcome,
+                    sha256=result.sha256,
+                    message=message,
+                    created_at=now,
+                )
+            )
+        await _remember(ctx, connector.id, run.id, c, result.sha256, row.id)
+        return outcome
+    except _Duplicate:
+        return await _duplicate(ctx, run, connector, c, result, stored.key)
+
+
+async def _duplicate(
+    ctx: AppContext,
+    run: ConnectorRun,
+    connector: Connector,
+    c: Candidate,
+    result: DownloadResult,
+    object_key: str,
+) -> str:
+    """The same bytes are already ingested: skip, or promote an earlier quarantined copy."""
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        existing = await session.scalar(
+            select(IngestedFile).where(
+                IngestedFile.connector_id == connector.id,
+                IngestedFile.sha256 == result.sha256,
+            )
+        )
+        assert existing is not None
+        message = f"same bytes as {public_id('file', existing.id)} ({existing.remote_name})"
+        outcome = "SKIPPED"
+        if existing.status == "QUARANTINED":
+            # The bytes were refused before only because of their sidecar; now they verify.
+            await session.execute(
+                update(IngestedFile)
+                .where(IngestedFile.id == existing.id)
+                .values(
+                    status="DOWNLOADED",
+                    object_key=object_key,
+                    updated_at=now,
+                    error_message=None,
+                    expected_sha256=result.sha256,
+                )
+            )
+            outcome, message = "DOWNLOADED", f"verified now; was quarantined as {message}"
+        session.add(
+            RunFile(
+                run_id=run.id,
+                file_id=existing.id,
+                remote_name=c.name,
+                size=result.size,
+                outcome=outcome,
+                sha256=result.sha256,
+                message=message,
+                created_at=now,
+            )
+        )
+        file_pk = existing.id
+    await _remember(ctx, connector.id, run.id, c, result.sha256, file_pk)
+    return "SKIPPED" if outcome == "SKIPPED" else "DOWNLOADED"
+
+
+async def record_quarantine(
+    ctx: AppContext,
+    run: ConnectorRun,
+    connector: Connector,
+    c: Candidate,
+    staged: Path,
+    result: DownloadResult,
+    problem: ChecksumMismatch,
+) -> None:
+    """Keep failed bytes apart for forensics, mark the file QUARANTINED, open an exception."""
+    key = await ctx.store.put_quarantine(staged, result.sha256, c.name)
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        file_pk: int | None = None
+        try:
+            async with session.begin_nested():
+                row = IngestedFile(
+                    connector_id=connector.id,
+                    run_id=run.id,
+                    provider=connector.provider,
+                    cycle_date=run.cycle_date,
+                    remote_name=c.name,
+                    remote_path=c.path,
+                    remote_size=c.size,
+                    remote_mtime=c.mtime,
+                    sha256=result.sha256,
+                    size=result.size,
+                    object_key=key,
+                    status="QUARANTINED",
+                    error_message=problem.message,
+                    created_at=now,
+                    updated_at=now,
+                )
+                session.add(row)
+                await session.flush()
+                file_pk = row.id
+        except IntegrityError:
+            file_pk = await session.scalar(
+                select(IngestedFile.id).where(
+                    IngestedFile.connector_id == connector.id,
+                    IngestedFile.sha256 == result.sha256,
+                )
+            )
+        session.add(
+            RunFile(
+                run_id=run.id,
+                file_id=file_pk,
+                remote_name=c.name,
+                size=result.size,
+                outcome="QUARANTINED",
+                sha256=result.sha256,
+                message=problem.message,
+                created_at=now,
+            )
+        )
+        await open_exception(
+            session,
+            ctx,
+            kind="CHECKSUM_MISMATCH",
+            severity="HIGH",
+            message=problem.message,
+            dedupe_key=f"CHECKSUM_MISMATCH:{connector.id}:{result.sha256}",
+            connector_pk=connector.id,
+            run_pk=run.id,
+            file_pk=file_pk,
+            provider=connector.provider,
+            cycle_date=run.cycle_date,
+            data={"name": c.name, "sha256": result.sha256, "quarantineKey": key},
+        )

@@ -1,0 +1,70 @@
+"""From a connector row to a source connection: parameters, secrets, host-key pinning."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from sqlalchemy import update
+
+from bankfeeds.adapters.db.models import Connector
+from bankfeeds.adapters.sftp import SftpParams, SftpSource
+from bankfeeds.domain.ids import public_id
+from bankfeeds.services import audit
+from bankfeeds.services.context import AppContext
+
+CONNECT_TIMEOUT = 15.0
+READ_TIMEOUT = 60.0
+
+
+def sftp_params(ctx: AppContext, connector: Connector) -> SftpParams:
+    """Connection parameters for an SFTP connector, secrets decrypted."""
+    config, secrets = connector.config, ctx.secrets.decrypt(connector.secrets)
+    pinned = connector.host_key_fingerprint
+    policy: Literal["accept-new", "strict"] = (
+        "strict" if connector.host_key_policy == "strict" else "accept-new"
+    )
+    return SftpParams(
+        host=config["host"],
+        port=int(config.get("port", 22)),
+        username=config["username"],
+        password=secrets.get("password"),
+        private_key=secrets.get("privateKey"),
+        passphrase=secrets.get("passphrase"),
+        host_key_policy=policy,
+        trusted_fingerprints=(pinned,) if pinned else (),
+        connect_timeout=float(config.get("connectTimeout", CONNECT_TIMEOUT)),
+        read_timeout=float(config.get("readTimeout", READ_TIMEOUT)),
+        max_files_in_flight=int(config.get("maxFilesInFlight", 8)),
+    )
+
+
+async def pin_if_new(ctx: AppContext, connector: Connector, source: SftpSource) -> None:
+    """Pin the host key seen on first contact (accept-new), recorded in the audit log.
+
+    The update only applies while no key is pinned, so two first contacts cannot pin two keys.
+    """
+    if not source.host_key_is_new or connector.host_key_fingerprint:
+        return
+    fingerprint = source.host_key_fingerprint
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        result = await session.execute(
+            update(Connector)
+            .where(Connector.id == connector.id, Connector.host_key_fingerprint.is_(None))
+            .values(
+                host_key_fingerprint=fingerprint,
+                config={**connector.config, "hostKeyFingerprint": fingerprint},
+                updated_at=now,
+            )
+        )
+        if result.rowcount:  # type: ignore[attr-defined]
+            audit.record(
+                session,
+                actor="system",
+                action="connector.pin-host-key",
+                target_type="connector",
+                target_id=public_id("connector", connector.id),
+                diff={"hostKeyFingerprint": {"from": None, "to": fingerprint}},
+                now=now,
+            )
+    connector.host_key_fingerprint = fingerprint
