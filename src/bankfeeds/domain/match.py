@@ -1,0 +1,203 @@
+"""Reconcile canonical PG rows against canonical bank rows of one provider and cycle date.
+
+Every input row ends in exactly one outcome row (a matched pair is one row covering both).
+
+1. Duplicates first. A row's duplicate key is its txn_id, else its UTR, else its RRN. Within one
+   side, the first row of a key (lowest file id, then line) goes on to matching; every later row
+   with that key is ``DUPLICATE_PG`` / ``DUPLICATE_BANK`` and takes no part in matching.
+2. Matching in three passes: txn_id, then UTR, then RRN. A pass only sees rows still unmatched and
+   pairs the first unmatched row of a key on each side, so every row is used at most once.
+3. A pair gets the first outcome that applies, most money-relevant first:
+   ``STATUS_MISMATCH`` (sides disagree whether money moved, so amounts mean little) >
+   ``AMOUNT_MISMATCH`` (|Δgross| over tolerance) > ``FEE_MISMATCH`` (gross within tolerance,
+   net not) > ``DATE_OUT_OF_WINDOW`` (value dates further apart than the window) > ``MATCHED``
+   (gross and net exactly equal) > ``MATCHED_WITHIN_TOLERANCE``. Tolerance is
+   max(``amount_tolerance_paise``, ``amount_tolerance_ratio`` * |PG gross|), computed in integers.
+   A null net or value date on either side skips that check.
+4. Unmatched PG rows: ``UTR_MISSING`` when the row has no UTR, else ``MISSING_IN_BANK``. Unmatched
+   bank rows: ``MISSING_IN_PG``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import polars as pl
+
+OUTCOMES: tuple[str, ...] = (
+    "MATCHED", "MATCHED_WITHIN_TOLERANCE", "AMOUNT_MISMATCH", "FEE_MISMATCH", "STATUS_MISMATCH",
+    "DATE_OUT_OF_WINDOW", "MISSING_IN_BANK", "MISSING_IN_PG", "DUPLICATE_PG", "DUPLICATE_BANK",
+    "UTR_MISSING",
+)  # fmt: skip
+#: Outcomes that are not exceptions.
+MATCHED_OUTCOMES = frozenset({"MATCHED", "MATCHED_WITHIN_TOLERANCE"})
+MATCH_KEYS: tuple[str, ...] = ("txn_id", "utr", "rrn")
+_SIDE_COLUMNS = ("source_file_id", "source_row", "txn_id", "utr", "rrn", "gross_paise",
+                 "net_paise", "status", "value_date")  # fmt: skip
+OUTCOME_SCHEMA: dict[str, pl.DataType] = {
+    "outcome": pl.String(), "match_key": pl.String(),
+    "pg_source_file_id": pl.Int64(), "pg_source_row": pl.Int64(),
+    "bank_source_file_id": pl.Int64(), "bank_source_row": pl.Int64(),
+    "txn_id": pl.String(), "utr": pl.String(),
+    "pg_gross_paise": pl.Int64(), "bank_gross_paise": pl.Int64(), "gross_delta_paise": pl.Int64(),
+    "pg_net_paise": pl.Int64(), "bank_net_paise": pl.Int64(), "net_delta_paise": pl.Int64(),
+    "pg_status": pl.String(), "bank_status": pl.String(),
+    "pg_value_date": pl.Date(), "bank_value_date": pl.Date(),
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeTotals:
+    """How many rows got one outcome, and their gross paise on each side and the difference."""
+
+    count: int
+    pg_gross_paise: int
+    bank_gross_paise: int
+    delta_paise: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReconResult:
+    """One row per outcome (see ``OUTCOME_SCHEMA``) and totals per outcome (all outcomes listed)."""
+
+    outcomes: pl.DataFrame
+    summary: dict[str, OutcomeTotals]
+
+    @property
+    def exceptions(self) -> pl.DataFrame:
+        """The outcome rows an ops person must look at (everything but a match)."""
+        return self.outcomes.filter(~pl.col("outcome").is_in(list(MATCHED_OUTCOMES)))
+
+
+def reconcile(
+    pg: pl.DataFrame,
+    bank: pl.DataFrame,
+    *,
+    amount_tolerance_paise: int = 100,
+    amount_tolerance_ratio: float = 0.001,
+    date_window_days: int = 2,
+) -> ReconResult:
+    """Match canonical PG rows to bank rows and give every row of both exactly one outcome."""
+    p, b = _prepare(pg, "pg"), _prepare(bank, "bank")
+    p_open, b_open = p.filter(~pl.col("pg__dup")), b.filter(~pl.col("bank__dup"))
+    pairs: list[pl.DataFrame] = []
+    for key in MATCH_KEYS:
+        found = _match_pass(p_open, b_open, key)
+        pairs.append(found)
+        p_open = p_open.join(found.select("pg__id"), on="pg__id", how="anti")
+        b_open = b_open.join(found.select("bank__id"), on="bank__id", how="anti")
+    matched = pl.concat(pairs).join(p, on="pg__id").join(b, on="bank__id")
+    tolerance = _Tolerance(amount_tolerance_paise, amount_tolerance_ratio)
+    parts = [
+        matched.with_columns(_classify(tolerance, date_window_days)),
+        p.filter(pl.col("pg__dup")).with_columns(outcome=pl.lit("DUPLICATE_PG")),
+        b.filter(pl.col("bank__dup")).with_columns(outcome=pl.lit("DUPLICATE_BANK")),
+        p_open.with_columns(
+            outcome=pl.when(pl.col("pg_utr").is_null())
+            .then(pl.lit("UTR_MISSING"))
+            .otherwise(pl.lit("MISSING_IN_BANK"))
+        ),
+        b_open.with_columns(outcome=pl.lit("MISSING_IN_PG")),
+    ]
+    outcomes = _finish(pl.concat(parts, how="diagonal_relaxed"))
+    return ReconResult(outcomes, _summary(outcomes))
+
+
+def pg_rows_for_provider(pg: pl.DataFrame, provider: str) -> pl.DataFrame:
+    """The canonical PG rows whose original ``bank`` field names ``provider`` (case-insensitive)."""
+    bank = pl.col("raw").str.json_path_match("$.bank").str.strip_chars().str.to_uppercase()
+    return pg.filter(bank == provider.upper())
+
+
+def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
+    """The columns matching needs, prefixed with the side, a row id and the duplicate flag."""
+    ordered = df.select(_SIDE_COLUMNS).sort("source_file_id", "source_row")
+    tagged = pl.coalesce(
+        pl.lit("T:") + pl.col("txn_id"), pl.lit("U:") + pl.col("utr"), pl.lit("R:") + pl.col("rrn")
+    )
+    dup = tagged.is_not_null() & ~tagged.is_first_distinct()
+    return ordered.select(
+        *(pl.col(c).alias(f"{side}_{c}") for c in _SIDE_COLUMNS),
+        pl.int_range(pl.len(), dtype=pl.Int64).alias(f"{side}__id"),
+        dup.alias(f"{side}__dup"),
+    )
+
+
+def _match_pass(p_open: pl.DataFrame, b_open: pl.DataFrame, key: str) -> pl.DataFrame:
+    """Pair the first unmatched PG and bank row of each value of ``key``."""
+    left = p_open.filter(pl.col(f"pg_{key}").is_not_null()).unique(
+        subset=f"pg_{key}", keep="first", maintain_order=True
+    )
+    right = b_open.filter(pl.col(f"bank_{key}").is_not_null()).unique(
+        subset=f"bank_{key}", keep="first", maintain_order=True
+    )
+    return (
+        left.select("pg__id", pl.col(f"pg_{key}").alias("__k"))
+        .join(right.select("bank__id", pl.col(f"bank_{key}").alias("__k")), on="__k")
+        .select("pg__id", "bank__id", pl.lit(key).alias("match_key"))
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Tolerance:
+    """max(paise, ratio * |PG gross|), with the ratio held as an exact fraction."""
+
+    paise: int
+    ratio: float
+
+    def allows(self, delta: pl.Expr) -> pl.Expr:
+        """Whether |delta| is within tolerance of the pair's PG gross (integer arithmetic only)."""
+        num, den = Decimal(str(self.ratio)).as_integer_ratio()
+        size = delta.abs()
+        return (size <= self.paise) | (size * den <= pl.col("pg_gross_paise").abs() * num)
+
+
+def _classify(tolerance: _Tolerance, window_days: int) -> list[pl.Expr]:
+    """Deltas and the outcome of each matched pair, in the documented precedence."""
+    d_gross = pl.col("bank_gross_paise") - pl.col("pg_gross_paise")
+    d_net = pl.col("bank_net_paise") - pl.col("pg_net_paise")
+    days = (pl.col("bank_value_date") - pl.col("pg_value_date")).dt.total_days().abs()
+    exact = (d_gross == 0) & (d_net.is_null() | (d_net == 0))
+    outcome = (
+        pl.when(pl.col("pg_status").ne_missing(pl.col("bank_status"))).then(pl.lit("STATUS_MISMATCH"))
+        .when(~tolerance.allows(d_gross)).then(pl.lit("AMOUNT_MISMATCH"))
+        .when(~tolerance.allows(d_net).fill_null(True)).then(pl.lit("FEE_MISMATCH"))
+        .when((days > window_days).fill_null(False)).then(pl.lit("DATE_OUT_OF_WINDOW"))
+        .when(exact).then(pl.lit("MATCHED"))
+        .otherwise(pl.lit("MATCHED_WITHIN_TOLERANCE"))
+    )  # fmt: skip
+    return [outcome.alias("outcome")]
+
+
+def _finish(all_rows: pl.DataFrame) -> pl.DataFrame:
+    """Outcome rows in the public schema, PG rows first in file order."""
+    return all_rows.select(
+        pl.col("outcome"),
+        pl.col("match_key") if "match_key" in all_rows.columns else pl.lit(None).alias("match_key"),
+        *(pl.col(f"{s}_{c}") for s in ("pg", "bank") for c in ("source_file_id", "source_row")),
+        pl.coalesce("pg_txn_id", "bank_txn_id").alias("txn_id"),
+        pl.coalesce("pg_utr", "bank_utr").alias("utr"),
+        pl.col("pg_gross_paise"),
+        pl.col("bank_gross_paise"),
+        (pl.col("bank_gross_paise") - pl.col("pg_gross_paise")).alias("gross_delta_paise"),
+        pl.col("pg_net_paise"),
+        pl.col("bank_net_paise"),
+        (pl.col("bank_net_paise") - pl.col("pg_net_paise")).alias("net_delta_paise"),
+        *(pl.col(f"{s}_{c}") for c in ("status", "value_date") for s in ("pg", "bank")),
+    ).cast(OUTCOME_SCHEMA).sort(  # type: ignore[arg-type]
+        "pg_source_file_id", "pg_source_row", "bank_source_file_id", "bank_source_row",
+        nulls_last=True,
+    )  # fmt: skip
+
+
+def _summary(outcomes: pl.DataFrame) -> dict[str, OutcomeTotals]:
+    """Counts and gross paise totals for every outcome (zero for outcomes that did not occur)."""
+    totals = outcomes.group_by("outcome").agg(
+        pl.len().alias("n"),
+        pl.col("pg_gross_paise").sum().alias("pg"),
+        pl.col("bank_gross_paise").sum().alias("bank"),
+        pl.col("gross_delta_paise").sum().alias("delta"),
+    )
+    found = {row[0]: OutcomeTotals(*(int(v) for v in row[1:])) for row in totals.iter_rows()}
+    return {name: found.get(name, OutcomeTotals(0, 0, 0, 0)) for name in OUTCOMES}

@@ -1,0 +1,198 @@
+"""Reconciling canonical PG rows against bank rows."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bankfeeds.domain.match import OUTCOME_SCHEMA, OUTCOMES, pg_rows_for_provider, reconcile
+from bankfeeds.domain.normalise import CANONICAL_SCHEMA
+
+DAY = date(2025, 1, 10)
+
+
+def _frame(side: str, specs: list[dict[str, Any]], file_id: int) -> pl.DataFrame:
+    """Canonical rows from short specs; lines count from 2 like a file with a header."""
+    rows = []
+    for line, spec in enumerate(specs, start=2):
+        gross = spec.get("gross", 10_000)
+        rows.append({
+            "side": side, "source_file_id": file_id, "source_row": line, "cycle_date": DAY,
+            "txn_id": spec.get("txn_id"), "utr": spec.get("utr"), "rrn": spec.get("rrn"),
+            "gross_paise": gross, "fee_paise": 100, "tax_paise": None,
+            "net_paise": spec.get("net", gross - 100), "currency": "INR",
+            "status": spec.get("status", "SUCCESS"), "status_raw": spec.get("status", "SUCCESS"),
+            "txn_at": None, "value_date": spec.get("value_date", DAY), "payment_method": "UPI",
+            "merchant_id": "M1", "raw": spec.get("raw", "{}"),
+        })  # fmt: skip
+    return pl.DataFrame(rows, schema=CANONICAL_SCHEMA)
+
+
+def _run(pg: list[dict[str, Any]], bank: list[dict[str, Any]], **kw: Any) -> pl.DataFrame:
+    return reconcile(_frame("PG", pg, 1), _frame("BANK", bank, 2), **kw).outcomes
+
+
+def _single(pg: dict[str, Any], bank: dict[str, Any], **kw: Any) -> str:
+    outcomes = _run([pg], [bank], **kw)
+    assert outcomes.height == 1
+    return str(outcomes["outcome"][0])
+
+
+BASE = {"txn_id": "T1", "utr": "U1", "rrn": "R1"}
+
+
+@pytest.mark.parametrize(
+    ("bank_change", "outcome"),
+    [
+        ({}, "MATCHED"),
+        ({"gross": 10_099, "net": 9_999}, "MATCHED_WITHIN_TOLERANCE"),
+        ({"gross": 10_100, "net": 10_000}, "MATCHED_WITHIN_TOLERANCE"),  # exactly 100 paise
+        ({"gross": 10_101, "net": 10_001}, "AMOUNT_MISMATCH"),
+        ({"gross": 9_000}, "AMOUNT_MISMATCH"),
+        ({"net": 9_500}, "FEE_MISMATCH"),
+        ({"net": 9_850}, "MATCHED_WITHIN_TOLERANCE"),  # net 50 paise off: within tolerance
+        ({"status": "FAILED"}, "STATUS_MISMATCH"),
+        ({"value_date": DAY + timedelta(days=3)}, "DATE_OUT_OF_WINDOW"),
+        ({"value_date": DAY + timedelta(days=2)}, "MATCHED"),
+        ({"value_date": DAY - timedelta(days=2)}, "MATCHED"),
+        ({"value_date": None}, "MATCHED"),
+    ],
+)
+def test_pair_outcomes(bank_change: dict[str, Any], outcome: str) -> None:
+    assert _single(BASE, {**BASE, **bank_change}) == outcome
+
+
+def test_ratio_tolerance_applies_to_large_amounts() -> None:
+    pg = {**BASE, "gross": 10_000_000, "net": 9_990_000}  # 0.1 % = 10,000 paise
+    assert _single(pg, {**pg, "gross": 10_010_000, "net": 10_000_000}) == "MATCHED_WITHIN_TOLERANCE"
+    assert _single(pg, {**pg, "gross": 10_010_001, "net": 10_000_001}) == "AMOUNT_MISMATCH"
+
+
+def test_tolerances_and_window_are_configurable() -> None:
+    near = {**BASE, "gross": 10_050, "net": 9_950}
+    assert _single(BASE, near, amount_tolerance_paise=0, amount_tolerance_ratio=0.0) == (
+        "AMOUNT_MISMATCH"
+    )
+    late = {**BASE, "value_date": DAY + timedelta(days=3)}
+    assert _single(BASE, late, date_window_days=5) == "MATCHED"
+
+
+@pytest.mark.parametrize(
+    ("bank_change", "outcome"),
+    [
+        (
+            {"status": "FAILED", "gross": 1, "value_date": DAY + timedelta(days=9)},
+            "STATUS_MISMATCH",
+        ),
+        ({"gross": 1, "net": 1, "value_date": DAY + timedelta(days=9)}, "AMOUNT_MISMATCH"),
+        ({"net": 1, "value_date": DAY + timedelta(days=9)}, "FEE_MISMATCH"),
+        ({"gross": 10_050, "value_date": DAY + timedelta(days=9)}, "DATE_OUT_OF_WINDOW"),
+    ],
+)
+def test_precedence_when_several_apply(bank_change: dict[str, Any], outcome: str) -> None:
+    assert _single(BASE, {**BASE, **bank_change}) == outcome
+
+
+def test_match_keys_in_order_txn_id_then_utr_then_rrn() -> None:
+    pg = [{"txn_id": "A", "utr": "UA"}, {"txn_id": "B", "utr": "UB"}, {"txn_id": "C", "rrn": "RC"}]
+    bank = [
+        {"txn_id": "X", "rrn": "RC"},
+        {"txn_id": "Y", "utr": "UB"},
+        {"txn_id": "A", "utr": "ZZ"},
+    ]
+    outcomes = _run(pg, bank)
+    keys = dict(zip(outcomes["pg_source_row"], outcomes["match_key"], strict=True))
+    assert keys == {2: "txn_id", 3: "utr", 4: "rrn"}
+    pairs = dict(zip(outcomes["pg_source_row"], outcomes["bank_source_row"], strict=True))
+    assert pairs == {2: 4, 3: 3, 4: 2}
+
+
+def test_bank_row_is_used_once_and_later_passes_see_only_unmatched_rows() -> None:
+    # PG row 3 shares the UTR with PG row 2, which already took the bank row by txn_id.
+    pg = [{"txn_id": "A", "utr": "U"}, {"txn_id": "B", "utr": "U"}]
+    outcomes = _run(pg, [{"txn_id": "A", "utr": "U"}])
+    assert outcomes.select("pg_source_row", "outcome").rows() == [
+        (2, "MATCHED"), (3, "MISSING_IN_BANK"),
+    ]  # fmt: skip
+
+
+def test_missing_both_ways_and_utr_missing() -> None:
+    outcomes = _run([{"txn_id": "A", "utr": "UA"}, {"txn_id": "B"}], [{"txn_id": "C", "utr": "UC"}])
+    assert sorted(outcomes["outcome"]) == ["MISSING_IN_BANK", "MISSING_IN_PG", "UTR_MISSING"]
+    missing_pg = outcomes.filter(pl.col("outcome") == "MISSING_IN_PG").row(0, named=True)
+    assert (missing_pg["bank_source_file_id"], missing_pg["bank_source_row"]) == (2, 2)
+    assert missing_pg["pg_source_row"] is None
+
+
+def test_duplicates_are_classified_first_and_the_first_row_still_matches() -> None:
+    pg = [{"txn_id": "A", "utr": "U1"}, {"txn_id": "A", "utr": "U1"}, {"utr": "U2"}, {"utr": "U2"}]
+    bank = [{"txn_id": "A"}, {"txn_id": "A"}, {"txn_id": "A"}, {"utr": "U2"}]
+    outcomes = _run(pg, bank)
+    got = sorted(zip(outcomes["outcome"], outcomes["pg_source_row"], outcomes["bank_source_row"],
+                     strict=True), key=str)  # fmt: skip
+    assert got == sorted([
+        ("MATCHED", 2, 2), ("DUPLICATE_PG", 3, None), ("MATCHED", 4, 5), ("DUPLICATE_PG", 5, None),
+        ("DUPLICATE_BANK", None, 3), ("DUPLICATE_BANK", None, 4),
+    ], key=str)  # fmt: skip
+
+
+def test_summary_counts_and_paise_for_every_outcome() -> None:
+    result = reconcile(
+        _frame("PG", [{"txn_id": "A", "gross": 500}, {"txn_id": "B", "utr": "U", "gross": 700}], 1),
+        _frame(
+            "BANK", [{"txn_id": "A", "gross": 900, "net": 800}, {"txn_id": "C", "gross": 300}], 2
+        ),
+    )
+    assert list(result.summary) == list(OUTCOMES)
+    assert result.summary["AMOUNT_MISMATCH"].count == 1
+    assert result.summary["AMOUNT_MISMATCH"].delta_paise == 400
+    assert result.summary["MISSING_IN_BANK"].pg_gross_paise == 700
+    assert result.summary["MISSING_IN_PG"].bank_gross_paise == 300
+    assert result.summary["MATCHED"].count == 0
+    assert result.exceptions.height == 3
+    assert dict(result.outcomes.schema) == OUTCOME_SCHEMA
+
+
+def test_empty_inputs() -> None:
+    result = reconcile(_frame("PG", [], 1), _frame("BANK", [], 2))
+    assert result.outcomes.height == 0
+    assert dict(result.outcomes.schema) == OUTCOME_SCHEMA
+
+
+def test_pg_rows_for_provider_reads_the_bank_field() -> None:
+    pg = _frame("PG", [{"txn_id": "A", "raw": '{"bank":"hdfc "}'},
+                       {"txn_id": "B", "raw": '{"bank":"AXIS"}'}], 1)  # fmt: skip
+    assert pg_rows_for_provider(pg, "HDFC")["txn_id"].to_list() == ["A"]
+
+
+_key = st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"]))
+_row = st.fixed_dictionaries({
+    "txn_id": _key, "utr": _key, "rrn": _key,
+    "gross": st.integers(-5_000, 50_000), "net": st.one_of(st.none(), st.integers(0, 50_000)),
+    "status": st.sampled_from(["SUCCESS", "FAILED"]),
+    "value_date": st.one_of(st.none(), st.dates(DAY - timedelta(days=5), DAY + timedelta(days=5))),
+})  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(pg=st.lists(_row, max_size=12), bank=st.lists(_row, max_size=12))
+def test_every_row_ends_in_exactly_one_outcome(
+    pg: list[dict[str, Any]], bank: list[dict[str, Any]]
+) -> None:
+    outcomes = _run(pg, bank)
+    pg_rows = outcomes["pg_source_row"].drop_nulls().to_list()
+    bank_rows = outcomes["bank_source_row"].drop_nulls().to_list()
+    assert sorted(pg_rows) == [i + 2 for i in range(len(pg))]
+    assert sorted(bank_rows) == [i + 2 for i in range(len(bank))]
+    assert set(outcomes["outcome"]) <= set(OUTCOMES)
+    paired = outcomes.filter(
+        pl.col("pg_source_row").is_not_null() & pl.col("bank_source_row").is_not_null()
+    )
+    assert paired["match_key"].null_count() == 0
+    result_summary = reconcile(_frame("PG", pg, 1), _frame("BANK", bank, 2)).summary
+    assert sum(t.count for t in result_summary.values()) == outcomes.height
