@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 4
 
-.PHONY: install lint format test test-fast demo serve bench clean
+.PHONY: install lint format test test-fast demo serve bench clean connectors-up connectors-seed connectors-demo
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,19 @@ demo: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/bankfeeds serve
+
+# The specification's targets: the sandbox bank SFTP server on 127.0.0.1:2222 (user bank/bankpass).
+connectors-seed: $(STAMP)
+	$(BIN)/bankfeeds sandbox seed
+
+connectors-up: connectors-seed
+	$(BIN)/bankfeeds sandbox
+
+connectors-demo: $(STAMP)
+	$(BIN)/bankfeeds sandbox generate --date $$(date -d yesterday +%F)
+
+bench: $(STAMP)
+	$(BIN)/python bench/sftp.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,9 +22,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 secrets_app = typer.Typer(no_args_is_help=True, help="Encryption keys for stored secrets.")
+sandbox_app = typer.Typer(help="The embedded bank SFTP server and its sample files.")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(sandbox_app, name="sandbox")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
 
@@ -143,13 +147,88 @@ def secrets_rotate() -> None:
     typer.echo(f"re-encrypted the secrets of {count} connector(s)")
 
 
+def _sandbox_root(settings: Settings, root: Path | None) -> Path:
+    return root or settings.data_dir / "sftp"
+
+
+@sandbox_app.callback(invoke_without_command=True)
+def sandbox(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address (default SFTP_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (SFTP_PORT).")] = None,
+    root: Annotated[
+        Path | None, typer.Option(help="Served directory (default ./var/sftp).")
+    ] = None,
+) -> None:
+    """Serve the sandbox bank SFTP server until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bankfeeds.sandbox.server import run_sandbox_forever
+
+    settings = _settings()
+    users = {settings.sftp_user: settings.sftp_pass.get_secret_value()}
+    try:
+        asyncio.run(
+            run_sandbox_forever(
+                root=_sandbox_root(settings, root),
+                host=host or settings.sftp_host,
+                port=settings.sftp_port if port is None else port,
+                users=users,
+                announce=typer.echo,
+            )
+        )
+    except OSError as exc:
+        raise ConfigError(f"The sandbox could not listen: {exc.strerror or exc}.") from exc
+
+
+@sandbox_app.command("seed")
+def sandbox_seed(
+    root: Annotated[
+        Path | None, typer.Option(help="Served directory (default ./var/sftp).")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=31, help="How many past days.")] = 3,
+) -> None:
+    """Write sample bank and PG files with sidecars for the last few days."""
+    from bankfeeds.services.demo import seed_missing_days
+
+    upload = _sandbox_root(_settings(), root) / "upload"
+    upload.mkdir(parents=True, exist_ok=True)
+    made = seed_missing_days(upload, date.today(), days)
+    typer.echo(
+        f"seeded {len(made)} day(s) into {upload}: {', '.join(map(str, made)) or 'none new'}"
+    )
+
+
+@sandbox_app.command("generate")
+def sandbox_generate(
+    day: Annotated[str, typer.Option("--date", help="Cycle date, YYYY-MM-DD.")],
+    root: Annotated[
+        Path | None, typer.Option(help="Served directory (default ./var/sftp).")
+    ] = None,
+) -> None:
+    """Drop one fresh day of sample files into the sandbox."""
+    from bankfeeds.sandbox.generate import generate_day
+
+    try:
+        cycle = date.fromisoformat(day)
+    except ValueError as exc:
+        raise ConfigError(f"--date {day!r} is not a date like 2025-01-10.") from exc
+    upload = _sandbox_root(_settings(), root) / "upload"
+    upload.mkdir(parents=True, exist_ok=True)
+    paths = generate_day(upload, cycle)
+    typer.echo(f"wrote {len(paths)} file(s) for {cycle} into {upload}")
+
+
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 3000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="API and UI port.")] = 3000,
+    sandbox_port: Annotated[
+        int | None, typer.Option(min=0, max=65535, help="Sandbox port (SFTP_PORT).")
+    ] = None,
 ) -> None:
-    """Set up everything on embedded defaults, print an admin token, and serve."""
-    from bankfeeds.services import tokens
+    """Start the sandbox and the server, create demo connectors, fetch the last days, serve."""
     from bankfeeds.services.admin import demo_secret_key
+    from bankfeeds.services.demo_run import run_demo
 
     settings = _settings()
     if not settings.secret_keys:
@@ -157,17 +236,18 @@ def demo(
             update={"secret_key": SecretStr(demo_secret_key(settings.data_dir))}
         )
     migrate.upgrade(settings.resolved_database_url)
-
-    async def fresh_admin(ctx: Any) -> str:
-        name = f"demo-admin-{ctx.clock():%Y%m%d%H%M%S}"
-        _, token = await tokens.create_token(ctx=ctx, name=name, role="admin", actor="demo")
-        return token
-
-    token = _run(lambda: _with_ctx(settings, fresh_admin))
-    err.print(f"bankfeeds demo on http://127.0.0.1:{port}  (API docs: /docs)")
-    err.print("admin token (export it as TOKEN):")
-    typer.echo(token)
-    serve_app(settings, "127.0.0.1", port)
+    try:
+        asyncio.run(
+            run_demo(
+                settings,
+                port=port,
+                sandbox_port=settings.sftp_port if sandbox_port is None else sandbox_port,
+                say=lambda line: err.print(line),
+                token_out=typer.echo,
+            )
+        )
+    except OSError as exc:
+        raise ConfigError(f"The demo could not start: {exc.strerror or exc}.") from exc
 
 
 def main() -> None:

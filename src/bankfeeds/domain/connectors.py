@@ -67,6 +67,9 @@ class ConnectorConfig(_Wire):
     file_pattern: str | None = None
     checksum_ext: str | None = None
     stable_seconds: int | None = Field(default=None, ge=0, le=3600)
+    connect_timeout: int | None = Field(default=None, ge=1, le=300)
+    read_timeout: int | None = Field(default=None, ge=1, le=3600)
+    max_files_in_flight: int | None = Field(default=None, ge=1, le=64)
     host_key_policy: Literal["accept-new", "strict"] | None = None
     host_key_fingerprint: str | None = None
     schedule: str | None = None

@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from tests.support.server import serve
+from tests.support.sshd import sshd
+from tests.support.targets import target
+
+__all__ = ["Live", "admin", "live", "sshd", "target"]
 
 from bankfeeds.api.app import create_app
 from bankfeeds.config import Settings
@@ -50,7 +54,7 @@ async def _make_tokens(settings: Settings) -> dict[str, str]:
 def live(settings: Settings) -> Iterator[Live]:
     """Serve the app over the test database."""
     made = asyncio.run(_make_tokens(settings))
-    app = create_app(AppContext.build(settings))
+    app = create_app(AppContext.build(settings), run_wait_seconds=3)
     with serve(app) as url:
         state = Live(url=url, settings=settings, tokens=made)
         yield state

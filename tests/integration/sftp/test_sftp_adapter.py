@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.integration.sftp.conftest import Target
 from tests.support.proxy import ChokingProxy
 from tests.support.sshd import KEY_USER, PASSWORD, PASSWORD_USER, Sshd, free_port
+from tests.support.targets import Target
 
 from bankfeeds.adapters.sftp import DownloadResult, SftpSource, open_sftp, probe_fingerprint
 from bankfeeds.errors import (

@@ -1,0 +1,75 @@
+"""``bankfeeds demo``: sandbox, server, worker, demo connectors and their first runs."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import uvicorn
+
+from bankfeeds.api.app import create_app
+from bankfeeds.config import Settings
+from bankfeeds.sandbox.server import start_sandbox
+from bankfeeds.services import operations, tokens
+from bankfeeds.services.context import AppContext
+from bankfeeds.services.demo import DEMO_DAYS, ensure_demo_connectors, seed_missing_days
+
+
+async def run_demo(
+    settings: Settings,
+    *,
+    port: int,
+    sandbox_port: int,
+    say: Callable[[str], None],
+    token_out: Callable[[str], None],
+) -> None:
+    """Run everything until interrupted; prints the admin token on stdout as soon as it exists."""
+    root = settings.data_dir / "sftp"
+    sandbox = await start_sandbox(
+        root=root,
+        host_key_path=settings.data_dir / "sandbox_host_key",
+        host="127.0.0.1",
+        port=sandbox_port,
+        users={settings.sftp_user: settings.sftp_pass.get_secret_value()},
+    )
+    ctx = AppContext.build(settings)
+    try:
+        today = ctx.clock().astimezone(ZoneInfo(settings.scheduler_timezone)).date()
+        seeded = await asyncio.to_thread(seed_missing_days, root / "upload", today)
+        ids = await ensure_demo_connectors(
+            ctx=ctx, host=sandbox.host, port=sandbox.port, fingerprint=sandbox.fingerprint
+        )
+        name = f"demo-admin-{ctx.clock():%Y%m%d%H%M%S}"
+        _, token = await tokens.create_token(ctx=ctx, name=name, role="admin", actor="demo")
+        token_out(token)
+        say(f"sandbox SFTP on 127.0.0.1:{sandbox.port} (host key {sandbox.fingerprint})")
+        say(f"seeded {len(seeded)} new day(s) of sample files; connectors: {', '.join(ids)}")
+        say(f"bankfeeds demo on http://127.0.0.1:{port}  (UI /ui, API docs /docs)")
+        say("the admin token above is on stdout; export it as TOKEN for the README's curl calls")
+        app = create_app(ctx, own_context=False)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.05)
+        if serving.done():
+            await serving  # re-raises why the server could not start
+            return
+        # Yesterday is left for the newcomer's own run-now (the README's step 3).
+        start, end = today - timedelta(days=DEMO_DAYS), today - timedelta(days=2)
+        for cid in ids:
+            await operations.backfill(
+                ctx=ctx,
+                worker=app.state.worker,
+                connector_id=cid,
+                start=start,
+                end=end,
+                force=False,
+                actor="demo",
+            )
+        say(f"fetching {start} to {end} for each connector; yesterday is left for your run-now")
+        await serving
+    finally:
+        await ctx.close()
+        await sandbox.close()

@@ -1,0 +1,269 @@
+"""The ingestion pipeline end to end, against the sandbox and OpenSSH, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from tests.support.proxy import ChokingProxy
+from tests.support.targets import Target
+
+from bankfeeds.adapters.db.models import IngestedFile, ReconException
+from bankfeeds.domain.connectors import ConnectorCreate
+from bankfeeds.domain.ids import public_id
+from bankfeeds.services import audit, connectors, ingest, runs
+from bankfeeds.services.context import AppContext
+
+DAY = date(2025, 1, 10)
+
+
+def publish(target: Target, name: str, data: bytes, *, sidecar: str | None = None) -> str:
+    """Put a file and its sha256sum sidecar (``sidecar`` overrides the hash line)."""
+    target.put(name, data)
+    line = sidecar if sidecar is not None else f"{hashlib.sha256(data).hexdigest()}  {name}\n"
+    target.put(name + ".sha256", line.encode())
+    return hashlib.sha256(data).hexdigest()
+
+
+async def make_connector(
+    ctx: AppContext, target: Target, port: int | None = None, **cfg: Any
+) -> str:
+    """Create an AXIS connector for the target (accept-new host key, no stability wait)."""
+    config = {
+        "host": target.host,
+        "port": port or target.port,
+        "username": target.username,
+        "password": target.password,
+        "remotePath": target.remote_dir,
+        "filePattern": "AXIS_RECON_YYYYMMDD*.csv",
+        "checksumExt": ".sha256",
+        "schedule": "0 19 * * *",
+        "timezone": "Asia/Kolkata",
+        "stableSeconds": 0,
+        **cfg,
+    }
+    body = ConnectorCreate.model_validate(
+        {"name": f"AXIS {target.kind}", "type": "SFTP", "provider": "AXIS", "config": config}
+    )
+    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    return str(view["id"])
+
+
+async def run_once(
+    ctx: AppContext, connector_id: str, day: date = DAY, force: bool = False
+) -> dict[str, Any]:
+    """Start and execute a run to its end; return its view."""
+    run = await runs.start_run(
+        ctx=ctx,
+        connector_id=connector_id,
+        cycle_date=day,
+        trigger="MANUAL",
+        force=force,
+        actor="test",
+    )
+    await ingest.execute(ctx, run.id)
+    return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id))
+
+
+async def count(ctx: AppContext, model: Any, *where: Any) -> int:
+    """Rows of ``model`` matching ``where``."""
+    async with ctx.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def staging_left(ctx: AppContext) -> list[Path]:
+    """Files left under the staging directory."""
+    root = ctx.settings.data_dir / "staging"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+async def test_ingests_verifies_stores_and_pins(ctx: AppContext, target: Target) -> None:
+    a = publish(target, "AXIS_RECON_20250110.csv", b"TXNID,CREDIT_AMT\nT1,10.00\n")
+    b = publish(target, "AXIS_RECON_20250110_2.csv", b"TXNID,CREDIT_AMT\nT2,20.00\n")
+    publish(target, "AXIS_RECON_20250109.csv", b"other day\n")
+    cid = await make_connector(ctx, target)
+
+    run = await run_once(ctx, cid)
+    assert run["status"] == "SUCCESS", run
+    assert (run["filesDiscovered"], run["filesDownloaded"], run["filesSkipped"]) == (2, 2, 0)
+    assert run["bytesDownloaded"] == 52
+    assert {f["sha256"] for f in run["ingestedFiles"]} == {a, b}
+    for sha in (a, b):
+        key = f"sha256/{sha[:2]}/{sha[2:4]}/{sha}"
+        assert hashlib.sha256(await ctx.store.read_bytes(key)).hexdigest() == sha
+    assert staging_left(ctx) == []
+    entries = (await audit.list_entries(ctx=ctx, target_id=cid, cursor=None, limit=10))["entries"]
+    pin = next(e for e in entries if e["action"] == "connector.pin-host-key")
+    assert pin["diff"]["hostKeyFingerprint"]["to"] == target.fingerprint
+
+
+async def test_second_run_downloads_zero_bytes_and_force_stores_once(
+    ctx: AppContext, target: Target
+) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"x" * 5000)
+    cid = await make_connector(ctx, target)
+    assert (await run_once(ctx, cid))["filesDownloaded"] == 1
+
+    again = await run_once(ctx, cid)
+    assert again["status"] == "SUCCESS"
+    assert (again["filesDownloaded"], again["filesSkipped"], again["bytesDownloaded"]) == (0, 1, 0)
+    assert [f["outcome"] for f in again["files"]] == ["SKIPPED"]
+
+    forced = await run_once(ctx, cid, force=True)
+    assert forced["bytesDownloaded"] == 5000
+    assert forced["filesSkipped"] == 1 and forced["filesDownloaded"] == 0
+    assert len(await ctx.store.list_keys("sha256/")) == 1
+    assert await count(ctx, IngestedFile) == 1
+
+
+async def test_same_bytes_new_name_is_duplicate_new_bytes_old_name_is_version(
+    ctx: AppContext, target: Target
+) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"first\n")
+    cid = await make_connector(ctx, target)
+    await run_once(ctx, cid)
+    publish(target, "AXIS_RECON_20250110_copy.csv", b"first\n")
+    dup = await run_once(ctx, cid)
+    copy = next(f for f in dup["files"] if f["name"] == "AXIS_RECON_20250110_copy.csv")
+    assert copy["outcome"] == "SKIPPED" and "same bytes as" in copy["message"]
+
+    publish(target, "AXIS_RECON_20250110.csv", b"corrected\n")
+    versioned = await run_once(ctx, cid)
+    new = next(f for f in versioned["files"] if f["name"] == "AXIS_RECON_20250110.csv")
+    assert new["outcome"] == "NEW_VERSION"
+    assert versioned["ingestedFiles"][0]["version"] == 2
+    assert await count(ctx, IngestedFile) == 2
+
+
+async def test_checksum_mismatch_quarantines_and_opens_exception(
+    ctx: AppContext, target: Target
+) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"tampered\n", sidecar="0" * 64 + "\n")
+    publish(target, "AXIS_RECON_20250110_ok.csv", b"fine\n")
+    cid = await make_connector(ctx, target)
+    run = await run_once(ctx, cid)
+    assert run["status"] == "PARTIAL"
+    assert run["filesQuarantined"] == 1 and run["filesDownloaded"] == 1
+    bad = next(f for f in run["files"] if f["outcome"] == "QUARANTINED")
+    assert "sidecar says 000000000000" in bad["message"]
+    assert await count(ctx, IngestedFile, IngestedFile.status == "QUARANTINED") == 1
+    assert await count(ctx, ReconException, ReconException.kind == "CHECKSUM_MISMATCH") == 1
+    assert len(await ctx.store.list_keys("quarantine/")) == 1
+    assert len(await ctx.store.list_keys("sha256/")) == 1
+
+    # The bank fixes the sidecar: the same bytes now verify and are promoted, not skipped.
+    publish(target, "AXIS_RECON_20250110.csv", b"tampered\n")
+    fixed = await run_once(ctx, cid)
+    assert fixed["status"] == "SUCCESS" and fixed["filesDownloaded"] == 1
+    assert await count(ctx, IngestedFile, IngestedFile.status == "QUARANTINED") == 0
+
+
+async def test_sidecar_naming_another_file_or_not_hex_is_quarantined(
+    ctx: AppContext, target: Target
+) -> None:
+    data = b"payload\n"
+    good = hashlib.sha256(data).hexdigest()
+    publish(target, "AXIS_RECON_20250110_a.csv", data, sidecar=f"{good}  OTHER.csv\n")
+    publish(target, "AXIS_RECON_20250110_b.csv", b"b\n", sidecar="not-a-hash\n")
+    cid = await make_connector(ctx, target)
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED"
+    assert run["filesQuarantined"] == 2
+    assert await ctx.store.list_keys("sha256/") == []
+
+
+async def test_missing_sidecar_waits_for_it(ctx: AppContext, target: Target) -> None:
+    target.put("AXIS_RECON_20250110.csv", b"no sidecar yet\n")
+    cid = await make_connector(ctx, target)
+    run = await run_once(ctx, cid)
+    assert run["status"] == "PARTIAL" and run["filesDownloaded"] == 0
+    assert run["files"][0]["outcome"] == "WAITING"
+    assert "sidecar" in run["files"][0]["message"]
+    assert await count(ctx, IngestedFile) == 0
+    publish(target, "AXIS_RECON_20250110.csv", b"no sidecar yet\n")
+    assert (await run_once(ctx, cid))["filesDownloaded"] == 1
+
+
+async def test_growing_file_is_left_until_stable(ctx: AppContext, target: Target) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"start\n")
+    cid = await make_connector(ctx, target, stableSeconds=1)
+    local = target.local_dir / "AXIS_RECON_20250110.csv"
+
+    async def keep_writing() -> None:
+        for i in range(8):
+            await asyncio.sleep(0.2)
+            with local.open("ab") as fh:
+                fh.write(f"row {i}\n".encode())
+
+    writer = asyncio.create_task(keep_writing())
+    run = await run_once(ctx, cid)
+    await writer
+    assert run["filesDownloaded"] == 0
+    assert run["files"][0]["outcome"] == "WAITING"
+    assert "still being written" in run["files"][0]["message"]
+    publish(target, "AXIS_RECON_20250110.csv", local.read_bytes())
+    assert (await run_once(ctx, cid))["filesDownloaded"] == 1
+
+
+async def test_wrong_password_fails_with_a_sentence(ctx: AppContext, target: Target) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"x\n")
+    cid = await make_connector(ctx, target, password="wrong")
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED"
+    assert run["errorCode"] == "authentication-failed"
+    assert run["error"].endswith(".")
+    assert await count(ctx, IngestedFile) == 0
+
+
+async def test_changed_host_key_writes_nothing(ctx: AppContext, target: Target) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", b"x\n")
+    cid = await make_connector(ctx, target, hostKeyFingerprint="SHA256:" + "Q" * 43)
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED" and run["errorCode"] == "host-key-mismatch"
+    assert target.fingerprint in run["error"]
+    assert run["bytesDownloaded"] == 0
+    assert await ctx.store.list_keys() == []
+    assert staging_left(ctx) == []
+
+
+async def test_unreachable_host(ctx: AppContext, target: Target) -> None:
+    from tests.support.sshd import free_port
+
+    cid = await make_connector(ctx, target, port=free_port())
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED" and run["errorCode"] == "source-unreachable"
+
+
+async def test_connection_dropped_mid_transfer_leaves_nothing(
+    ctx: AppContext, target: Target
+) -> None:
+    publish(target, "AXIS_RECON_20250110.csv", bytes(range(256)) * 8192)  # 2 MiB
+    async with ChokingProxy(target.port, limit=600_000, mode="drop") as proxy:
+        cid = await make_connector(ctx, target, port=proxy.port)
+        run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED", run
+    assert run["errorCode"] in {"transfer-failed", "source-unreachable"}
+    assert staging_left(ctx) == []
+    assert await count(ctx, IngestedFile) == 0
+    assert await ctx.store.list_keys() == []
+
+    async with ctx.sessions.begin() as session:
+        row = await connectors.load(session, cid)
+        row.config = {**row.config, "port": target.port}
+    recovered = await run_once(ctx, cid)
+    assert recovered["status"] == "SUCCESS" and recovered["filesDownloaded"] == 1
+
+
+async def test_a_thousand_files(ctx: AppContext, target: Target) -> None:
+    for i in range(1000):
+        publish(target, f"AXIS_RECON_20250110_{i:04d}.csv", f"row {i}\n".encode())
+    cid = await make_connector(ctx, target)
+    run = await run_once(ctx, cid)
+    assert run["status"] == "SUCCESS"
+    assert run["filesDownloaded"] == 1000
+    again = await run_once(ctx, cid)
+    assert (again["filesSkipped"], again["bytesDownloaded"]) == (1000, 0)
