@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import asyncssh
 
 from bankfeeds.adapters.sftp import SftpParams, open_sftp
+from bankfeeds.domain.connectors import ConnectorCreate
 from bankfeeds.domain.patterns import unsafe_name_reason
+from bankfeeds.services import connectors, ingest, runs
+from bankfeeds.services.context import AppContext
 
 HOSTILE = [b"../x", b"/etc/passwd", b"a/b", b"..\\evil", b"bad\nname.csv", b"nul\x00.csv"]
 
@@ -77,3 +82,86 @@ async def test_hostile_listing(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["outside.csv", "root", "staging"]
     assert os.listdir(staging) == ["good.csv"]
     assert outside.read_bytes() == b"outside\n"
+
+
+PIPELINE_HOSTILE = [
+    b"../AXIS_RECON_20250110.csv",
+    b"/etc/AXIS_RECON_20250110.csv",
+    b"up/AXIS_RECON_20250110.csv",
+    b"AXIS_RECON_20250110\x01.csv",
+]
+
+
+class _HostileBank(asyncssh.SFTPServer):
+    def __init__(self, chan: asyncssh.SSHServerChannel[bytes], root: bytes) -> None:
+        super().__init__(chan, chroot=root)
+
+    async def scandir(self, path: bytes) -> AsyncIterator[asyncssh.SFTPName]:
+        async for name in super().scandir(path):
+            yield name
+        for bad in PIPELINE_HOSTILE:
+            attrs = asyncssh.SFTPAttrs(permissions=0o100644, size=5, mtime=0)
+            yield asyncssh.SFTPName(bad, attrs=attrs)
+
+
+async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
+    tmp_path: Path, ctx: AppContext
+) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside.csv"
+    root.mkdir()
+    outside.write_bytes(b"outside\n")
+    good = b"TXNID\nT1\n"
+    (root / "AXIS_RECON_20250110.csv").write_bytes(good)
+    digest = hashlib.sha256(good).hexdigest()
+    (root / "AXIS_RECON_20250110.csv.sha256").write_text(f"{digest}  AXIS_RECON_20250110.csv\n")
+    os.symlink(outside, root / "AXIS_RECON_20250110_link.csv")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    server = await asyncssh.create_server(
+        _NoAuth,
+        "127.0.0.1",
+        0,
+        server_host_keys=[key],
+        sftp_factory=lambda chan: _HostileBank(chan, os.fsencode(root)),
+    )
+    try:
+        body = ConnectorCreate.model_validate(
+            {
+                "name": "hostile",
+                "type": "SFTP",
+                "provider": "AXIS",
+                "config": {
+                    "host": "127.0.0.1",
+                    "port": server.get_port(),
+                    "username": "u",
+                    "password": "p",
+                    "remotePath": "/",
+                    "checksumExt": ".sha256",
+                    "hostKeyFingerprint": key.get_fingerprint("sha256"),
+                },
+            }
+        )
+        view, _ = await connectors.create(ctx=ctx, body=body, actor="t", idempotency_key=None)
+        run = await runs.start_run(
+            ctx=ctx,
+            connector_id=view["id"],
+            cycle_date=date(2025, 1, 10),
+            trigger="MANUAL",
+            force=False,
+            actor="t",
+        )
+        await ingest.execute(ctx, run.id)
+        result = await runs.get_run(ctx=ctx, run_id=f"run_{run.id}")
+    finally:
+        server.close()
+        await server.wait_closed()
+    outcomes = {f["name"]: f["outcome"] for f in result["files"]}
+    assert outcomes["AXIS_RECON_20250110.csv"] == "DOWNLOADED"
+    assert outcomes["AXIS_RECON_20250110_link.csv"] == "REJECTED"
+    assert sum(o == "REJECTED" for o in outcomes.values()) == len(PIPELINE_HOSTILE) + 1
+    assert result["filesDownloaded"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, "data"})
+    assert outside.read_bytes() == b"outside\n"
+    written = [p for p in ctx.settings.data_dir.rglob("*") if p.is_file()]
+    assert all(p.is_relative_to(ctx.settings.data_dir) for p in written)
+    assert [p.name for p in written] == [digest]
