@@ -17,15 +17,18 @@ from rich.console import Console
 from bankfeeds.adapters.db import migrate
 from bankfeeds.config import Settings, load_settings
 from bankfeeds.errors import BankfeedsError, ConfigError
+from bankfeeds.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database migrations.")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
 secrets_app = typer.Typer(no_args_is_help=True, help="Encryption keys for stored secrets.")
+user_app = typer.Typer(no_args_is_help=True, help="Web UI logins.")
 sandbox_app = typer.Typer(help="The embedded bank SFTP server and its sample files.")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(secrets_app, name="secrets")
+app.add_typer(user_app, name="user")
 app.add_typer(sandbox_app, name="sandbox")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 T = TypeVar("T")
@@ -49,16 +52,16 @@ async def _with_ctx(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, 
         await ctx.close()
 
 
-def serve_app(settings: Settings, host: str, port: int) -> None:
-    """Migrate, then serve the API on ``host:port`` until interrupted."""
+def serve_app(settings: Settings, host: str, port: int, *, schedule: bool = True) -> None:
+    """Migrate, then serve the API (and an embedded worker) on ``host:port`` until interrupted."""
     from bankfeeds.api.app import create_app
     from bankfeeds.services.context import AppContext
 
     ctx = AppContext.build(settings)  # refuses to start without a secret key
     migrate.upgrade(settings.resolved_database_url)
-    config = uvicorn.Config(
-        create_app(ctx), host=host, port=port, log_level="info", proxy_headers=False
-    )
+    app_ = create_app(ctx, schedule=schedule and settings.scheduler_enabled)
+    configure_logging(settings.log_level, settings.log_format == "json")
+    config = uvicorn.Config(app_, host=host, port=port, log_config=None, proxy_headers=False)
     uvicorn.Server(config).run()
 
 
@@ -66,9 +69,41 @@ def serve_app(settings: Settings, host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Execute runs but schedule none.")
+    ] = False,
 ) -> None:
-    """Run the API (applies migrations first)."""
-    serve_app(_settings(), host, port)
+    """Run the API, UI and a worker (applies migrations first)."""
+    serve_app(_settings(), host, port, schedule=not no_scheduler)
+
+
+@app.command()
+def worker(
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Execute runs but schedule none.")
+    ] = False,
+    grace: Annotated[
+        float, typer.Option(min=0, help="Seconds to let runs finish on SIGTERM.")
+    ] = 30.0,
+) -> None:
+    """Run the scheduler and executor without the API (run several against PostgreSQL)."""
+    from bankfeeds.services.context import AppContext
+    from bankfeeds.services.worker import run_until_signalled
+
+    settings = _settings()
+    configure_logging(settings.log_level, settings.log_format == "json")
+    ctx = AppContext.build(settings)
+    migrate.upgrade(settings.resolved_database_url)
+
+    async def main() -> None:
+        try:
+            await run_until_signalled(
+                ctx, schedule=settings.scheduler_enabled and not no_scheduler, grace_seconds=grace
+            )
+        finally:
+            await ctx.close()
+
+    asyncio.run(main())
 
 
 @db_app.command("upgrade")
@@ -128,6 +163,34 @@ def token_revoke(name: Annotated[str, typer.Argument()]) -> None:
         )
     )
     typer.echo(f"revoked {name}")
+
+
+@user_app.command("create")
+def user_create(
+    name: Annotated[str, typer.Option(help="The user name to log in with.")],
+    role: Annotated[str, typer.Option(help="viewer, operator or admin.")] = "viewer",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a web UI user; the password is prompted for or read from stdin, never an argument."""
+    from bankfeeds.services import users
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url)
+    user_id = _run(
+        lambda: _with_ctx(
+            settings,
+            lambda ctx: users.create_user(
+                ctx=ctx, name=name, role=role, password=password, actor="cli"
+            ),
+        )
+    )
+    typer.echo(f"created {user_id} {name!r} with role {role}")
 
 
 @secrets_app.command("generate-key")
@@ -236,6 +299,7 @@ def demo(
             update={"secret_key": SecretStr(demo_secret_key(settings.data_dir))}
         )
     migrate.upgrade(settings.resolved_database_url)
+    configure_logging(settings.log_level, json=False)  # the demo is read by a person
     try:
         asyncio.run(
             run_demo(

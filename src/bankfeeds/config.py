@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bankfeeds.domain.alerts import Webhook, parse_webhooks
 from bankfeeds.errors import ConfigError
 
 
@@ -44,8 +45,28 @@ class Settings(BaseSettings):
     metrics_enabled: bool = Field(default=True, validation_alias="METRICS_ENABLED")
     alerts_enabled: bool = Field(default=True, validation_alias="ALERTS_ENABLED")
 
+    lease_seconds: int = Field(
+        default=30, ge=2, le=3600, validation_alias="BANKFEEDS_LEASE_SECONDS"
+    )
+    worker_concurrency: int = Field(
+        default=4, ge=1, le=64, validation_alias="BANKFEEDS_WORKER_CONCURRENCY"
+    )
+    scheduler_tick_seconds: float = Field(
+        default=5.0, gt=0, le=300, validation_alias="BANKFEEDS_SCHEDULER_TICK_SECONDS"
+    )
+
+    log_level: str = Field(default="INFO", validation_alias="BANKFEEDS_LOG_LEVEL")
+    log_format: Literal["json", "text"] = Field(
+        default="json", validation_alias="BANKFEEDS_LOG_FORMAT"
+    )
+
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="BANKFEEDS_MAX_BODY_BYTES"
+    )
+
+    # NoDecode: parse_webhooks reads the JSON itself, so bad JSON is a ConfigError sentence.
+    alert_webhooks: Annotated[list[Webhook], NoDecode, BeforeValidator(parse_webhooks)] = Field(
+        default_factory=list, validation_alias="ALERT_WEBHOOKS"
     )
 
     @field_validator("scheduler_timezone")

@@ -237,3 +237,14 @@ class ContentHashMismatch(StorageError):
 
     code = "content-hash-mismatch"
     retryable = False
+
+
+# --- alerts --------------------------------------------------------------------------------------
+
+
+class WebhookFailed(BankfeedsError):
+    """The alert webhook did not accept the alert."""
+
+    status = 502
+    code = "webhook-failed"
+    retryable = True

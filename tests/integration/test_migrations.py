@@ -21,6 +21,8 @@ TABLES = {
     "api_token",
     "audit_log",
     "idempotency_key",
+    "app_user",
+    "alert_event",
 }
 
 

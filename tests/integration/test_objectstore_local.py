@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import stat
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,12 @@ import pytest
 
 from bankfeeds.adapters.objectstore import (
     LocalObjectStore,
-    MemoryObjectStore,
     ObjectStore,
     StoredObject,
     key_for,
     quarantine_key,
 )
+from bankfeeds.adapters.objectstore_memory import MemoryObjectStore
 from bankfeeds.errors import ContentHashMismatch, ObjectNotFound, StorageError
 
 CONTENT = b"TXNID,CREDIT_AMT,NET_CR_AMT\nT1,100.00,99.50\n"
@@ -276,3 +277,22 @@ async def test_local_ignores_stray_temp_files(tmp_path: Path) -> None:
     stored = await store.put_file(staged, sha)
     (store.root / stored.key).with_name(".tmp-left-by-a-crash").write_bytes(b"partial")
     assert await store.list_keys() == [stored.key]
+
+
+async def test_local_hashed_put_links_without_copying(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "objects")
+    staged = tmp_path / "staged"
+    staged.write_bytes(CONTENT)
+    sha = hashlib.sha256(CONTENT).hexdigest()
+    first = await store.put_file(staged, sha, hashed=True)
+    assert first.created and first.size == len(CONTENT)
+    stored = tmp_path / "objects" / key_for(sha)
+    assert stored.stat().st_ino == staged.stat().st_ino  # linked, not copied
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o444
+    staged.unlink()  # the pipeline removes its staging name; the object stays
+    assert await store.read_bytes(first.key) == CONTENT
+    again = tmp_path / "again"
+    again.write_bytes(CONTENT)
+    second = await store.put_file(again, sha, hashed=True)
+    assert not second.created
+    assert stored.stat().st_ino != again.stat().st_ino

@@ -191,3 +191,41 @@ def test_naive_datetimes_are_refused() -> None:
     naive = RunOutcome("SUCCESS", datetime(2025, 6, 10, 11, 0), datetime(2025, 6, 10, 11, 5))
     with pytest.raises(ValueError, match="started_at must be"):
         health([naive])
+
+
+def test_unfixable_last_failure_is_critical_at_once() -> None:
+    runs = [*daily("SUCCESS", "SUCCESS"), RunOutcome(
+        "FAILED", NOW - timedelta(hours=1), NOW - timedelta(minutes=59),
+        error_code="authentication-failed",
+    )]  # fmt: skip
+    got = health(runs, unfixable={"authentication-failed"})
+    assert got.health_status == "CRITICAL"
+    assert any("retrying cannot fix" in r for r in got.reasons)
+    assert health(runs).health_status == "WARNING"  # without the rule, a single failure warns
+
+
+def test_no_file_for_the_last_two_expected_cycles_is_critical() -> None:
+    runs = daily(*SUCCESSES * 3)
+    got = compute_health(
+        runs=runs, connector_status="ACTIVE", received_dates=set(DAYS[:3]),
+        expected_dates=DAYS[:5], now=NOW, critical_missing_cycles=2,
+    )  # fmt: skip
+    assert got.health_status == "CRITICAL"
+    assert any("last 2 expected cycles" in r for r in got.reasons)
+    spread = compute_health(
+        runs=runs, connector_status="ACTIVE", received_dates={DAYS[0], DAYS[2], DAYS[4]},
+        expected_dates=DAYS[:5], now=NOW, critical_missing_cycles=2,
+    )  # fmt: skip
+    assert spread.health_status == "WARNING"  # two gaps, but not the latest two
+
+
+def test_rate_over_the_newest_runs_of_any_age_and_average_duration() -> None:
+    month = NOW - timedelta(days=30)
+    old = [RunOutcome("FAILED", month - timedelta(hours=n), month - timedelta(hours=n),
+                      duration_ms=1000) for n in range(10)]  # fmt: skip
+    new = [RunOutcome("SUCCESS", NOW - timedelta(hours=n + 1), NOW - timedelta(hours=n),
+                      duration_ms=3000) for n in range(10)]  # fmt: skip
+    got = health(old + new, rate_runs=30)
+    assert got.success_rate == 0.5
+    assert got.average_duration_ms == 2000
+    assert health(old + new).success_rate == 1.0  # the 7-day window alone sees only successes

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -63,14 +64,14 @@ def check_key(key: str) -> str:
     return key
 
 
-def _mismatch(staged: Path, sha256: str, actual: str) -> ContentHashMismatch:
+def content_mismatch(staged: Path, sha256: str, actual: str) -> ContentHashMismatch:
     return ContentHashMismatch(
         f"{staged} has SHA-256 {actual}, not {sha256}; it changed after it was hashed, "
         "so nothing was stored."
     )
 
 
-def _storage_error(action: str, exc: OSError) -> StorageError:
+def storage_error(action: str, exc: OSError) -> StorageError:
     where = f" ({exc.filename})" if exc.filename else ""
     return StorageError(f"Could not {action}: {exc.strerror or exc}{where}.")
 
@@ -78,8 +79,12 @@ def _storage_error(action: str, exc: OSError) -> StorageError:
 class ObjectStore(Protocol):
     """Where ingested files' bytes are kept, by content hash."""
 
-    async def put_file(self, staged: Path, sha256: str) -> StoredObject:
-        """Copy ``staged`` to ``key_for(sha256)`` unless it is there; check its hash on the way."""
+    async def put_file(self, staged: Path, sha256: str, *, hashed: bool = False) -> StoredObject:
+        """Store ``staged`` under ``key_for(sha256)`` unless it is there, never overwriting.
+
+        ``hashed=True``: the caller hashed these bytes as it wrote them, so a store may skip
+        re-reading them.
+        """
 
     async def put_quarantine(self, staged: Path, sha256: str, name: str) -> str:
         """Copy ``staged`` (whose actual hash is ``sha256``) to quarantine; return its key."""
@@ -140,15 +145,48 @@ class LocalObjectStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def put_file(self, staged: Path, sha256: str) -> StoredObject:
-        """Copy ``staged`` to ``key_for(sha256)`` unless it is there; check its hash on the way."""
-        return await asyncio.to_thread(self._put, staged, sha256, key_for(sha256))
+    async def put_file(self, staged: Path, sha256: str, *, hashed: bool = False) -> StoredObject:
+        """Store ``staged`` as ``key_for(sha256)`` unless it is there.
+
+        ``hashed=True`` says the caller computed ``sha256`` from these very bytes as it wrote
+        them; the file is then made durable and linked into place without a second read, when
+        staging and store share a file system. Otherwise it is copied and hashed on the way.
+        """
+        key = key_for(sha256)
+        if hashed:
+            linked = await asyncio.to_thread(self._link, staged, key)
+            if linked is not None:
+                return linked
+        return await asyncio.to_thread(self._put, staged, sha256, key)
 
     async def put_quarantine(self, staged: Path, sha256: str, name: str) -> str:
         """Copy ``staged`` (whose actual hash is ``sha256``) to quarantine; return its key."""
         key = quarantine_key(sha256, name)
         await asyncio.to_thread(self._put, staged, sha256, key)
         return key
+
+    def _link(self, staged: Path, key: str) -> StoredObject | None:
+        """Publish ``staged`` itself by hard link; None when it is on another file system."""
+        final = self.root / key
+        try:
+            _make_dirs(final.parent)
+            fd = os.open(staged, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.fchmod(fd, 0o444)  # objects are immutable
+                size = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            try:
+                os.link(staged, final)
+            except FileExistsError:
+                return StoredObject(key=key, size=size, created=False)
+            _fsync_dir(final.parent)
+            return StoredObject(key=key, size=size, created=True)
+        except OSError as exc:
+            if exc.errno == errno.EXDEV:
+                return None
+            raise storage_error(f"store {staged} as {final}", exc) from exc
 
     def _put(self, staged: Path, sha256: str, key: str) -> StoredObject:
         final = self.root / key
@@ -157,13 +195,13 @@ class LocalObjectStore:
             _make_dirs(final.parent)
             fd, name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=final.parent)
         except OSError as exc:
-            raise _storage_error(action, exc) from exc
+            raise storage_error(action, exc) from exc
         temp = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
                 size, actual = _copy_hashing(staged, out)
                 if actual != sha256:
-                    raise _mismatch(staged, sha256, actual)
+                    raise content_mismatch(staged, sha256, actual)
                 os.fchmod(out.fileno(), 0o444)  # objects are immutable
                 out.flush()
                 os.fsync(out.fileno())
@@ -182,7 +220,7 @@ class LocalObjectStore:
             _fsync_dir(final.parent)
             return StoredObject(key=key, size=size, created=True)
         except OSError as exc:
-            raise _storage_error(action, exc) from exc
+            raise storage_error(action, exc) from exc
         finally:
             with contextlib.suppress(OSError):  # a stray temp file is ignored by list_keys
                 temp.unlink(missing_ok=True)
@@ -202,7 +240,7 @@ class LocalObjectStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:
-            raise _storage_error(f"read {path}", exc) from exc
+            raise storage_error(f"read {path}", exc) from exc
         return found.st_size if stat.S_ISREG(found.st_mode) else None
 
     async def read_bytes(self, key: str) -> bytes:
@@ -213,7 +251,7 @@ class LocalObjectStore:
         except (FileNotFoundError, IsADirectoryError) as exc:
             raise ObjectNotFound(f"No object {key} in the store at {self.root}.") from exc
         except OSError as exc:
-            raise _storage_error(f"read {path}", exc) from exc
+            raise storage_error(f"read {path}", exc) from exc
 
     async def delete(self, key: str) -> None:
         """Remove the object if it exists (tests and admin only)."""
@@ -221,7 +259,7 @@ class LocalObjectStore:
         try:
             await asyncio.to_thread(path.unlink, missing_ok=True)
         except OSError as exc:
-            raise _storage_error(f"delete {path}", exc) from exc
+            raise storage_error(f"delete {path}", exc) from exc
 
     async def list_keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys that start with ``prefix``."""
@@ -239,61 +277,3 @@ class LocalObjectStore:
             return sorted(keys)
 
         return await asyncio.to_thread(walk)
-
-
-class MemoryObjectStore:
-    """An in-memory ObjectStore with the same contract, for unit tests of logic."""
-
-    def __init__(self) -> None:
-        self._objects: dict[str, bytes] = {}
-
-    async def _read(self, staged: Path, sha256: str) -> bytes:
-        try:
-            data = await asyncio.to_thread(staged.read_bytes)
-        except OSError as exc:
-            raise _storage_error(f"read {staged}", exc) from exc
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise _mismatch(staged, sha256, actual)
-        return data
-
-    def _publish(self, key: str, data: bytes) -> StoredObject:
-        # No await between the check and the insert, so concurrent puts cannot both create.
-        if key in self._objects:
-            return StoredObject(key=key, size=len(self._objects[key]), created=False)
-        self._objects[key] = data
-        return StoredObject(key=key, size=len(data), created=True)
-
-    async def put_file(self, staged: Path, sha256: str) -> StoredObject:
-        """Copy ``staged`` to ``key_for(sha256)`` unless it is there; check its hash on the way."""
-        return self._publish(key_for(sha256), await self._read(staged, sha256))
-
-    async def put_quarantine(self, staged: Path, sha256: str, name: str) -> str:
-        """Copy ``staged`` (whose actual hash is ``sha256``) to quarantine; return its key."""
-        key = quarantine_key(sha256, name)
-        self._publish(key, await self._read(staged, sha256))
-        return key
-
-    async def exists(self, key: str) -> bool:
-        """Return whether an object is stored under ``key``."""
-        return check_key(key) in self._objects
-
-    async def size(self, key: str) -> int | None:
-        """Return the object's size in bytes, or None if there is none."""
-        data = self._objects.get(check_key(key))
-        return None if data is None else len(data)
-
-    async def read_bytes(self, key: str) -> bytes:
-        """Return the object's bytes; ObjectNotFound if there is none."""
-        try:
-            return self._objects[check_key(key)]
-        except KeyError:
-            raise ObjectNotFound(f"No object {key} in the memory store.") from None
-
-    async def delete(self, key: str) -> None:
-        """Remove the object if it exists (tests and admin only)."""
-        self._objects.pop(check_key(key), None)
-
-    async def list_keys(self, prefix: str = "") -> list[str]:
-        """Return the sorted keys that start with ``prefix``."""
-        return sorted(key for key in self._objects if key.startswith(prefix))

@@ -165,10 +165,19 @@ class SftpSource:
         return data
 
     async def download(
-        self, remote_path: str, dest: Path, on_progress: Callable[[int], None] | None = None
+        self,
+        remote_path: str,
+        dest: Path,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        hashing: bool = True,
     ) -> DownloadResult:
-        """Stream a file to ``dest``, hashing in the same pass; ``dest`` is removed on failure."""
-        sink = HashingSink(dest)
+        """Stream a file to ``dest``, hashing in the same pass; ``dest`` is removed on failure.
+
+        ``hashing=False`` (the SHA-256 comes back empty) exists only so ``bench/sftp.py`` can
+        measure what hashing costs; the pipeline always hashes.
+        """
+        sink = HashingSink(dest, hashing=hashing)
         try:
             async with self._deadline(remote_path) as rearm:
                 await self._copy(remote_path, sink, rearm, on_progress)
@@ -187,14 +196,17 @@ class SftpSource:
     ) -> None:
         """Keep a window of reads in flight and hand the blocks, in order, to the sink."""
         async with self.sftp.open(path, "rb") as f:
-            size = (await f.stat()).size or 0
             block = min(f.read_len or _MAX_BLOCK, _MAX_BLOCK)
-            window: deque[asyncio.Task[bytes]] = deque()
-            offset = done = 0
+            # The first read goes out with the stat: a small file costs a round trip less.
+            first: asyncio.Task[bytes] = asyncio.ensure_future(f.read(block, 0))
+            window = deque([first])
+            offset, done = block, 0
             try:
+                size = (await f.stat()).size or 0
                 while True:
-                    # Past the listed size only one read is issued: it confirms the end of file.
-                    while len(window) < _WINDOW and (offset < size or not window):
+                    # One read past the listed size goes out with the others: it confirms the end
+                    # of file; if the file grew, reads continue one at a time until it ends.
+                    while len(window) < _WINDOW and (offset < size + block or not window):
                         window.append(asyncio.ensure_future(f.read(block, offset)))
                         offset += block
                     data = await window.popleft()

@@ -1,8 +1,10 @@
-"""A staging-file writer that hashes on its own thread, so the event loop only moves bytes.
+"""A staging-file writer that hashes off the event loop, so the loop only moves bytes.
 
 Hashing between awaited reads drains the queue of outstanding SFTP requests and halves throughput
 (docs/sftp.md); hashlib and file writes release the GIL on large buffers, so a thread overlaps them
-with the network.
+with the network. Small files are held in memory and written and hashed in one hop to the
+default executor: starting a thread per file cost more than the file (``Thread.start`` waits for
+the new thread to take the GIL, which stalls the loop under load; bench/NOTES.md).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import queue
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -18,13 +21,16 @@ from bankfeeds.errors import StorageError
 
 _FINISH: Final = object()
 _ABORT: Final = object()
+#: Files up to this size never get a thread of their own.
+SMALL_FILE: Final = 1 << 20
 
 
 class HashingSink:
-    """Writes blocks to a staging file and computes their SHA-256 on a worker thread."""
+    """Writes blocks to a staging file and computes their SHA-256 off the event loop."""
 
-    def __init__(self, dest: Path, max_pending: int = 16) -> None:
+    def __init__(self, dest: Path, max_pending: int = 16, *, hashing: bool = True) -> None:
         self._dest = dest
+        self._hashing = hashing
         self._loop = asyncio.get_running_loop()
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         # Bounds memory when the disk is slower than the network.
@@ -32,10 +38,26 @@ class HashingSink:
         self._done: asyncio.Future[tuple[str, int]] = self._loop.create_future()
         self._failure: OSError | None = None
         self._closed = False
-        threading.Thread(target=self._run, name=f"sink:{dest.name}", daemon=True).start()
+        self._started = False
+        self._held: list[bytes] = []
+        self._held_size = 0
 
     async def put(self, data: bytes) -> None:
         """Queue one block, waiting while too many are pending."""
+        if not self._started and self._held_size + len(data) <= SMALL_FILE:
+            self._held.append(data)
+            self._held_size += len(data)
+            return
+        if not self._started:
+            # Past SMALL_FILE: worth a thread of its own; what was held goes first, as one block.
+            self._started = True
+            threading.Thread(
+                target=self._run, args=(self._next,), name=f"sink:{self._dest.name}", daemon=True
+            ).start()
+            if self._held:
+                await self._slots.acquire()
+                self._queue.put(b"".join(self._held))
+                self._held.clear()
         await self._slots.acquire()
         if self._failure is not None:
             raise self._storage_error()
@@ -44,7 +66,13 @@ class HashingSink:
     async def finish(self) -> tuple[str, int]:
         """Flush and close the file; return its SHA-256 hex and size."""
         self._closed = True
-        self._queue.put(_FINISH)
+        if self._started:
+            self._queue.put(_FINISH)
+        else:
+            self._started = True
+            items: list[object] = [*self._held, _FINISH]
+            self._held.clear()
+            self._loop.run_in_executor(None, self._run, iter(items).__next__)
         try:
             return await asyncio.shield(self._done)
         except OSError as exc:
@@ -54,7 +82,10 @@ class HashingSink:
         """Stop, close and delete the staging file; safe to call after finish or twice."""
         if not self._closed:
             self._closed = True
-            self._queue.put(_ABORT)
+            if self._started:
+                self._queue.put(_ABORT)
+            elif not self._done.done():
+                self._done.cancel()  # nothing was written and no worker will settle it
         await asyncio.wait([self._done])
         if not self._done.cancelled():
             self._done.exception()  # retrieved, so asyncio does not log it as lost
@@ -64,26 +95,28 @@ class HashingSink:
     def _storage_error(self) -> StorageError:
         return StorageError(f"Could not write the staging file {self._dest}: {self._failure}.")
 
-    def _run(self) -> None:
+    def _run(self, take: Callable[[], object]) -> None:
+        """Write and hash blocks from ``take`` until told to finish or abort (a worker thread)."""
         digest = hashlib.sha256()
         size = 0
         try:
             with self._dest.open("wb") as out:
-                while (item := self._next()) is not _FINISH:
+                while (item := take()) is not _FINISH:
                     if item is _ABORT:
                         break
                     assert isinstance(item, bytes)
                     out.write(item)
-                    digest.update(item)
+                    if self._hashing:
+                        digest.update(item)
                     size += len(item)
             if item is _ABORT:
                 self._dest.unlink(missing_ok=True)
         except OSError as exc:
             self._failure = exc
-            self._drain()
+            self._drain(take)
             self._settle(None, exc)
             return
-        self._settle((digest.hexdigest(), size), None)
+        self._settle((digest.hexdigest() if self._hashing else "", size), None)
 
     def _next(self) -> object:
         item = self._queue.get()
@@ -91,9 +124,10 @@ class HashingSink:
             self._loop.call_soon_threadsafe(self._slots.release)
         return item
 
-    def _drain(self) -> None:
+    @staticmethod
+    def _drain(take: Callable[[], object]) -> None:
         """After a write error, keep taking blocks so a waiting ``put`` is never stuck."""
-        while (item := self._next()) is not _FINISH and item is not _ABORT:
+        while (item := take()) is not _FINISH and item is not _ABORT:
             pass
 
     def _settle(self, result: tuple[str, int] | None, error: OSError | None) -> None:

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 
 from bankfeeds import __version__
 from bankfeeds.api import problems
-from bankfeeds.api.routes import admin, connectors, system
+from bankfeeds.api.routes import admin, connectors, metrics, system
 from bankfeeds.api.routes import runs as run_routes
-from bankfeeds.services import runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.worker import Worker
+from bankfeeds.web import mount as web
 
 
 def create_app(
@@ -21,15 +21,18 @@ def create_app(
     *,
     own_context: bool = True,
     run_wait_seconds: float = 20.0,
-    worker_concurrency: int = 4,
+    schedule: bool | None = None,
 ) -> FastAPI:
-    """Build the app around ``ctx``, with its worker; with ``own_context`` it closes ``ctx``."""
+    """Build the app around ``ctx`` with an embedded worker; with ``own_context`` it closes ``ctx``.
+
+    The worker schedules runs when ``schedule`` is true (default: ``SCHEDULER_ENABLED``).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(ctx, concurrency=worker_concurrency)
+        enabled = ctx.settings.scheduler_enabled if schedule is None else schedule
+        worker = Worker(ctx, schedule=enabled)
         app.state.worker = worker
-        await runs.fail_expired(ctx=ctx)
         worker.start()
         try:
             yield
@@ -48,8 +51,10 @@ def create_app(
     app.state.run_wait_seconds = run_wait_seconds
     problems.install(app)
     app.include_router(system.router)
+    app.include_router(metrics.router)
     app.include_router(connectors.router)
     app.include_router(run_routes.router)
     app.include_router(admin.router)
+    web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     return app

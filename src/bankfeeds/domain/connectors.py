@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS, validate_pattern
+from bankfeeds.domain.retry import validate_retry
 from bankfeeds.domain.schedule import validate_cron, validate_timezone
 from bankfeeds.errors import FieldError, ValidationFailed
 
@@ -75,6 +76,10 @@ class ConnectorConfig(_Wire):
     schedule: str | None = None
     timezone: str | None = None
     target_cycle_rule: Literal["yesterday", "today"] | None = None
+    catch_up: Literal["latest", "all", "none"] | None = None
+    retry: dict[str, Any] | None = None
+    cutoff_hour: int | None = Field(default=None, ge=0, le=23)
+    grace_hours: int | None = Field(default=None, ge=0, le=168)
     base_url: str | None = None
     endpoint: str | None = None
     auth_type: Literal["none", "bearer", "apiKey", "basic"] | None = None
@@ -120,6 +125,7 @@ def apply_defaults(
     out.setdefault("schedule", DEFAULT_SCHEDULE)
     out.setdefault("timezone", default_tz)
     out.setdefault("targetCycleRule", "yesterday")
+    out.setdefault("catchUp", "latest")
     if ctype is ConnectorType.SFTP:
         out.setdefault("port", 22)
         out.setdefault("hostKeyPolicy", "accept-new")
@@ -145,6 +151,8 @@ def validate_definition(
         bad("schedule", problem)
     if (problem := validate_timezone(str(config.get("timezone", "")))) is not None:
         bad("timezone", problem)
+    if "retry" in config:
+        errors += validate_retry(config["retry"])
     if ctype is ConnectorType.SFTP:
         _validate_sftp(config, secrets, bad)
     else:

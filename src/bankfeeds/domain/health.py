@@ -49,6 +49,8 @@ class RunOutcome:
     status: RunStatus
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    error_code: str | None = None
+    duration_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class Health:
     backlog_missing_days: int
     backlog_oldest_missing: date | None
     reasons: tuple[str, ...] = ()
+    #: Mean duration of the runs the success rate counts, in milliseconds.
+    average_duration_ms: float | None = None
 
 
 def _require_aware(value: datetime, what: str) -> None:
@@ -87,7 +91,8 @@ def _outcomes(runs: Sequence[RunOutcome]) -> list[tuple[datetime, RunStatus]]:
 def _success_rate(
     outcomes: list[tuple[datetime, RunStatus]], now: datetime, window: timedelta, window_runs: int
 ) -> float | None:
-    recent = [status for at, status in outcomes if at > now - window][:window_runs]
+    start = now - window if window < now - datetime.min.replace(tzinfo=now.tzinfo) else None
+    recent = [status for at, status in outcomes if start is None or at > start][:window_runs]
     if not recent:
         return None
     return sum(status == "SUCCESS" for status in recent) / len(recent)
@@ -145,12 +150,22 @@ def compute_health(
     critical_backlog_days: int = 3,
     warning_success_rate: float = 0.9,
     warning_backlog_days: int = 1,
+    rate_runs: int | None = None,
+    unfixable: Collection[str] = frozenset(),
+    critical_missing_cycles: int | None = None,
 ) -> Health:
-    """Return the connector's health at ``now`` by the rules in this module's docstring."""
+    """Return the connector's health at ``now`` by the rules in this module's docstring.
+
+    ``rate_runs`` reports the success rate over that many newest outcomes of any age (the
+    WARNING rule still uses the windowed rate); a last run that FAILED with an ``unfixable``
+    error code is CRITICAL; so is having no file for the ``critical_missing_cycles`` most
+    recent expected cycle dates.
+    """
     _require_aware(now, "now")
     outcomes = _outcomes(runs)
     missing = sorted(set(expected_dates) - set(received_dates))
     rate = _success_rate(outcomes, now, window, window_runs)
+    shown = rate if rate_runs is None else _success_rate(outcomes, now, timedelta.max, rate_runs)
     critical = _critical(
         outcomes,
         len(missing),
@@ -159,6 +174,8 @@ def compute_health(
         critical_no_success_for,
         critical_backlog_days,
     )
+    critical += _critical_extra(runs, outcomes, missing, expected_dates, unfixable,
+                                critical_missing_cycles)  # fmt: skip
     warning = _warning(outcomes, rate, len(missing), warning_success_rate, warning_backlog_days)
 
     status: HealthStatus = "HEALTHY"
@@ -175,8 +192,36 @@ def compute_health(
         health_status=status,
         last_run_at=max((run.started_at for run in runs if run.started_at), default=None),
         last_success_at=max((at for at, s in outcomes if s == "SUCCESS"), default=None),
-        success_rate=rate,
+        success_rate=shown,
         backlog_missing_days=len(missing),
         backlog_oldest_missing=missing[0] if missing else None,
         reasons=tuple(reasons),
+        average_duration_ms=_average_duration(runs, rate_runs or window_runs),
     )
+
+
+def _critical_extra(
+    runs: Sequence[RunOutcome],
+    outcomes: list[tuple[datetime, RunStatus]],
+    missing: list[date],
+    expected: Sequence[date],
+    unfixable: Collection[str],
+    missing_cycles: int | None,
+) -> list[str]:
+    reasons: list[str] = []
+    finished = [r for r in runs if r.status in _OUTCOMES and r.finished_at is not None]
+    last = max(finished, key=lambda r: r.finished_at or datetime.min, default=None)
+    if last is not None and last.status == "FAILED" and last.error_code in unfixable:
+        reasons.append(f"the last run failed with {last.error_code}, which retrying cannot fix")
+    if missing_cycles and outcomes and len(expected) >= missing_cycles:
+        latest = sorted(expected)[-missing_cycles:]
+        if set(latest) <= set(missing):
+            reasons.append(f"no file for the last {missing_cycles} expected cycles")
+    return reasons
+
+
+def _average_duration(runs: Sequence[RunOutcome], count: int) -> float | None:
+    done = [r for r in runs if r.status in _OUTCOMES and r.finished_at and r.duration_ms]
+    done.sort(key=lambda r: r.finished_at or datetime.min, reverse=True)
+    durations = [r.duration_ms for r in done[:count] if r.duration_ms is not None]
+    return sum(durations) / len(durations) if durations else None

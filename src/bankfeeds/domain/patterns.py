@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 from typing import Final
@@ -76,6 +77,7 @@ def validate_pattern(pattern: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
 def pattern_regex(pattern: str, cycle_date: date) -> re.Pattern[str]:
     """Compile a pattern into a full-match regex for the files of one cycle date."""
     pieces: list[str] = []

@@ -13,10 +13,18 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile
 from bankfeeds.domain.connectors import MASK, SECRET_FIELDS, ConnectorStatus
 from bankfeeds.domain.health import Health, RunOutcome, RunStatus, compute_health
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
+from bankfeeds.domain.retry import UNFIXABLE
 from bankfeeds.domain.schedule import expected_by, expected_cycle_dates, next_run_at
 from bankfeeds.errors import NotFound
 from bankfeeds.services.context import AppContext
 
+#: The health rules of the README: success rate over the last 30 runs, CRITICAL on an error that
+#: retrying cannot fix or on no file for the last two expected cycles.
+HEALTH_RULES: dict[str, Any] = {
+    "rate_runs": 30,
+    "unfixable": UNFIXABLE,
+    "critical_missing_cycles": 2,
+}
 # Health looks back this far for backlog, so an old connector's history does not grow unbounded.
 BACKLOG_HORIZON = timedelta(days=31)
 RECENT_RUNS = 10
@@ -127,10 +135,15 @@ async def list_connectors(
     }
 
 
-def _expected_dates(ctx: AppContext, row: Connector, since: datetime, now: datetime) -> list[date]:
-    """Cycle dates whose file fell due after ``since`` and by ``now``."""
+def expected_dates(ctx: AppContext, row: Connector, since: datetime, now: datetime) -> list[date]:
+    """Cycle dates whose file fell due after ``since`` and by ``now``.
+
+    A ``yesterday`` connector fetches day D on D+1, so D's file is due at D+1's cutoff plus
+    grace; the cutoff and grace are the connector's own when it sets them.
+    """
     lag = 1 if row.target_cycle_rule == "yesterday" else 0
-    cutoff, grace = ctx.settings.scheduler_cutoff_hour, ctx.settings.scheduler_grace_period_hours
+    cutoff = int(row.config.get("cutoffHour", ctx.settings.scheduler_cutoff_hour))
+    grace = int(row.config.get("graceHours", ctx.settings.scheduler_grace_period_hours))
     start = since.astimezone(ZoneInfo(row.timezone)).date() - timedelta(days=lag + 1)
     # A connector is not blamed for files that fell due before it existed.
     while expected_by(start, row.timezone, cutoff, grace, lag_days=lag) <= since:
@@ -144,7 +157,13 @@ async def health_of(session: AsyncSession, ctx: AppContext, row: Connector) -> H
     since = now - BACKLOG_HORIZON
     runs = (
         await session.execute(
-            select(ConnectorRun.status, ConnectorRun.started_at, ConnectorRun.finished_at)
+            select(
+                ConnectorRun.status,
+                ConnectorRun.started_at,
+                ConnectorRun.finished_at,
+                ConnectorRun.error_code,
+                ConnectorRun.duration_ms,
+            )
             .where(ConnectorRun.connector_id == row.id, ConnectorRun.queued_at >= since)
             .order_by(ConnectorRun.id.desc())
             .limit(200)
@@ -160,16 +179,17 @@ async def health_of(session: AsyncSession, ctx: AppContext, row: Connector) -> H
             )
         ).all()
     )
-    expected = _expected_dates(ctx, row, max(row.created_at, since), now)
+    expected = expected_dates(ctx, row, max(row.created_at, since), now)
     return compute_health(
         runs=[
-            RunOutcome(status=cast(RunStatus, r[0]), started_at=r[1], finished_at=r[2])
+            RunOutcome(cast(RunStatus, r[0]), r[1], r[2], error_code=r[3], duration_ms=r[4])
             for r in runs
         ],
         connector_status="PAUSED" if row.status == "PAUSED" else "ACTIVE",
         received_dates=received,
         expected_dates=expected,
         now=now,
+        **HEALTH_RULES,
     )
 
 
@@ -180,6 +200,7 @@ def health_view(health: Health, next_run: str | None) -> dict[str, Any]:
         "lastRunAt": _iso(health.last_run_at),
         "lastSuccessAt": _iso(health.last_success_at),
         "successRate": health.success_rate,
+        "averageDurationMs": health.average_duration_ms,
         "backlog": {
             "missingDays": health.backlog_missing_days,
             "oldestMissing": health.backlog_oldest_missing.isoformat()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import Connector, IdempotencyKey
+from bankfeeds.adapters.db.models import Connector, ConnectorRun, IdempotencyKey
 from bankfeeds.adapters.keys import private_key_problem
 from bankfeeds.domain.connectors import (
     MASK,
@@ -66,6 +68,15 @@ def _mirror(row: Connector, config: dict[str, Any]) -> None:
     row.host_key_policy = config.get("hostKeyPolicy", "accept-new")
     row.host_key_fingerprint = config.get("hostKeyFingerprint")
     row.config = config
+
+
+async def _cancel_queued(session: AsyncSession, connector_pk: int, now: datetime) -> None:
+    """A paused connector's queued runs are cancelled with it, in the same transaction."""
+    await session.execute(
+        sql_update(ConnectorRun)
+        .where(ConnectorRun.connector_id == connector_pk, ConnectorRun.status == "QUEUED")
+        .values(status="CANCELLED", finished_at=now, error_message="The connector was paused.")
+    )
 
 
 async def _name_conflict(ctx: AppContext, name: str) -> Conflict:
@@ -203,6 +214,8 @@ async def update(
             row.provider = provider.value
             row.name = body.name if body.name is not None else row.name
             row.status = body.status.value if body.status is not None else row.status
+            if row.status == ConnectorStatus.PAUSED.value:
+                await _cancel_queued(session, row.id, now)
             row.secrets = ctx.secrets.encrypt(secrets)
             row.updated_at = now
             _mirror(row, config)
@@ -239,6 +252,8 @@ async def set_status(
     async with ctx.sessions.begin() as session:
         row = await load(session, connector_id, lock=True)
         previous, row.status, row.updated_at = row.status, status.value, now
+        if status is ConnectorStatus.PAUSED:
+            await _cancel_queued(session, row.id, now)
         action = "connector.pause" if status is ConnectorStatus.PAUSED else "connector.resume"
         audit.record(
             session,
@@ -258,6 +273,7 @@ async def delete(*, ctx: AppContext, connector_id: str, actor: str) -> None:
     async with ctx.sessions.begin() as session:
         row = await load(session, connector_id, lock=True)
         row.deleted_at, row.status, row.updated_at = now, ConnectorStatus.PAUSED.value, now
+        await _cancel_queued(session, row.id, now)
         audit.record(
             session,
             actor=actor,

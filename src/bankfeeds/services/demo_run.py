@@ -49,7 +49,7 @@ async def run_demo(
         say(f"bankfeeds demo on http://127.0.0.1:{port}  (UI /ui, API docs /docs)")
         say("the admin token above is on stdout; export it as TOKEN for the README's curl calls")
         app = create_app(ctx, own_context=False)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info"))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)

@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import ReconException
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, public_id
+from bankfeeds.services import alerts
 from bankfeeds.services.context import AppContext
+
+#: Exception kinds that also page someone through the alert webhooks.
+ALERTED = frozenset({"FILE_MISSING", "CHECKSUM_MISMATCH", "RUN_FAILED"})
 
 
 async def open_exception(
@@ -50,6 +54,14 @@ async def open_exception(
             await session.flush()
     except IntegrityError:
         return False
+    if kind in ALERTED:
+        await alerts.emit(
+            session,
+            ctx,
+            kind=kind,
+            key=dedupe_key or public_id("exception", row.id),
+            payload={"message": message, **exception_view(row)},
+        )
     return True
 
 

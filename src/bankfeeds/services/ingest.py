@@ -59,6 +59,16 @@ class Tally:
             "bytes_expected": self.bytes_expected,
         }
 
+    def error_code(self) -> str | None:
+        """None on success; checksum-mismatch when only quarantines spoiled the run."""
+        if self.outcome() == "SUCCESS":
+            return None
+        return "incomplete" if self.failed or self.waiting else "checksum-mismatch"
+
+    def retryable(self) -> bool:
+        """Whether a later attempt could do better (files that failed or were not ready)."""
+        return bool(self.failed or self.waiting)
+
     def summary(self) -> str | None:
         """A sentence about what went wrong, if anything did."""
         parts = []
@@ -71,11 +81,62 @@ class Tally:
         return ("; ".join(parts) + ".") if parts else None
 
 
-async def execute(ctx: AppContext, run_pk: int) -> None:
-    """Carry out a RUNNING run to its end; every outcome is recorded on the run."""
+class _Beat:
+    """The heartbeat of one run: renews the lease, and stops the run if the lease is lost."""
+
+    def __init__(self, ctx: AppContext, run_pk: int, worker_id: str, tally: Tally) -> None:
+        self.lost = False
+        self._args = (ctx, run_pk, worker_id, tally)
+        self._owner = asyncio.current_task()
+        self._task = asyncio.create_task(self._loop())
+
+    async def _loop(self) -> None:
+        ctx, run_pk, worker_id, tally = self._args
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                ours = await runs.heartbeat(
+                    ctx=ctx,
+                    run_pk=run_pk,
+                    worker_id=worker_id,
+                    bytes_downloaded=sum(tally.bytes_done.values()),
+                    bytes_expected=tally.bytes_expected,
+                )
+            except Exception:  # a missed beat is retried next time; the lease outlives several
+                log.warning("heartbeat failed", exc_info=True, extra={"run_id": run_pk})
+                continue
+            if not ours:
+                # Another worker re-queued this run; carrying on would do its work twice.
+                log.warning("lease lost; stopping", extra={"run_id": run_pk})
+                self.lost = True
+                if self._owner is not None:
+                    self._owner.cancel()
+                return
+
+    async def stop(self) -> None:
+        """Stop beating."""
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
+    """Carry out a RUNNING run held by ``worker_id`` to its end, recording every outcome."""
     tally = Tally()
     staging = ctx.settings.data_dir / "staging" / f"run_{run_pk}"
-    beat = asyncio.create_task(_heartbeat(ctx, run_pk, tally))
+    beat = _Beat(ctx, run_pk, worker_id, tally)
+
+    async def finish(status: str, code: str | None, message: str | None, retryable: bool) -> None:
+        await runs.finish(
+            ctx=ctx,
+            run_pk=run_pk,
+            worker_id=worker_id,
+            status=status,
+            retryable=retryable,
+            error_code=code,
+            error_message=message,
+            **tally.columns(),
+        )
+
     try:
         async with ctx.sessions() as session:
             run = await session.get(ConnectorRun, run_pk)
@@ -84,64 +145,20 @@ async def execute(ctx: AppContext, run_pk: int) -> None:
             assert connector is not None
         await _ingest(ctx, run, connector, staging, tally)
         status = tally.outcome()
-        await runs.finish(
-            ctx=ctx,
-            run_pk=run_pk,
-            status=status,
-            error_code=None if status == "SUCCESS" else "incomplete",
-            error_message=tally.summary(),
-            **tally.columns(),
-        )
+        await finish(status, tally.error_code(), tally.summary(), tally.retryable())
     except BankfeedsError as exc:
-        log.warning("run %s failed: %s", run_pk, exc.message, extra={"run_id": run_pk})
-        await runs.finish(
-            ctx=ctx,
-            run_pk=run_pk,
-            status="FAILED",
-            error_code=exc.code,
-            error_message=exc.message,
-            **tally.columns(),
-        )
+        log.warning("run failed: %s", exc.message, extra={"run_id": run_pk})
+        await finish("FAILED", exc.code, exc.message, exc.retryable)
     except asyncio.CancelledError:
-        await asyncio.shield(
-            runs.finish(
-                ctx=ctx,
-                run_pk=run_pk,
-                status="FAILED",
-                error_code="interrupted",
-                error_message="The run was interrupted (the worker stopped).",
-                **tally.columns(),
-            )
-        )
+        if not beat.lost:  # shutting down: hand the run back for another worker
+            await asyncio.shield(runs.release(ctx=ctx, run_pk=run_pk, worker_id=worker_id))
         raise
     except Exception:
-        log.exception("run %s crashed", run_pk, extra={"run_id": run_pk})
-        await runs.finish(
-            ctx=ctx,
-            run_pk=run_pk,
-            status="FAILED",
-            error_code="internal-error",
-            error_message="An unexpected error stopped the run; it was logged.",
-            **tally.columns(),
-        )
+        log.exception("run crashed", extra={"run_id": run_pk})
+        await finish("FAILED", "internal-error", "An unexpected error stopped the run.", True)
     finally:
-        beat.cancel()
-        await asyncio.gather(beat, return_exceptions=True)
+        await beat.stop()
         await asyncio.to_thread(shutil.rmtree, staging, True)
-
-
-async def _heartbeat(ctx: AppContext, run_pk: int, tally: Tally) -> None:
-    while True:
-        await asyncio.sleep(HEARTBEAT_SECONDS)
-        try:
-            await runs.heartbeat(
-                ctx=ctx,
-                run_pk=run_pk,
-                bytes_downloaded=sum(tally.bytes_done.values()),
-                bytes_expected=tally.bytes_expected,
-            )
-        except Exception:  # a missed beat is retried next time; the lease outlives several
-            log.warning("heartbeat for run %s failed", run_pk, exc_info=True)
 
 
 async def _ingest(
@@ -192,17 +209,28 @@ async def _fetch(
     expected: str | None = None
     sidecar_problem: ChecksumMismatch | None = None
     try:
-        if candidate.sidecar_path is not None:
-            raw = await source.read_small(candidate.sidecar_path)
-            try:
-                expected = parse_sidecar(raw, candidate.name)
-            except ChecksumMismatch as exc:
-                sidecar_problem = exc
 
         def progress(done: int) -> None:
             tally.bytes_done[candidate.path] = done
 
-        result = await source.download(candidate.path, dest, progress)
+        # The sidecar and the file travel together: one round trip saved per file.
+        sidecar = (
+            asyncio.ensure_future(source.read_small(candidate.sidecar_path))
+            if candidate.sidecar_path is not None
+            else None
+        )
+        try:
+            result = await source.download(candidate.path, dest, progress)
+            raw = await sidecar if sidecar is not None else None
+        finally:
+            if sidecar is not None and not sidecar.done():
+                sidecar.cancel()
+                await asyncio.gather(sidecar, return_exceptions=True)
+        if raw is not None:
+            try:
+                expected = parse_sidecar(raw, candidate.name)
+            except ChecksumMismatch as exc:
+                sidecar_problem = exc
         if sidecar_problem is None and expected is not None and result.sha256 != expected:
             sidecar_problem = ChecksumMismatch(
                 f"{candidate.name}: SHA-256 is {result.sha256[:12]}… but its sidecar says "

@@ -22,7 +22,7 @@ from bankfeeds.errors import (
     SourceError,
     ValidationFailed,
 )
-from bankfeeds.services import ingest, runs
+from bankfeeds.services import runs
 from bankfeeds.services.connector_views import run_view
 from bankfeeds.services.connectors import load
 from bankfeeds.services.context import AppContext
@@ -116,8 +116,9 @@ async def run_now(
         trigger="MANUAL",
         force=force,
         actor=actor,
+        worker_id=worker.worker_id,
     )
-    task = worker.spawn(ingest.execute(ctx, run.id))
+    task = worker.execute(run.id)
     await asyncio.wait({task}, timeout=wait_seconds)
     return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id)), task.done()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import (
     Connector,
@@ -21,6 +22,7 @@ from bankfeeds.errors import ChecksumMismatch
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed
 from bankfeeds.services.exceptions import open_exception
+from bankfeeds.services.expectations import resolve_missing
 
 
 class _Duplicate(Exception):
@@ -48,11 +50,17 @@ async def record_passed(ctx: AppContext, run_pk: int, passed: Sequence[Passed]) 
 
 
 async def _remember(
-    ctx: AppContext, connector_pk: int, run_pk: int, c: Candidate, sha256: str, file_pk: int
+    session: AsyncSession,
+    ctx: AppContext,
+    connector_pk: int,
+    run_pk: int,
+    c: Candidate,
+    sha256: str,
+    file_pk: int,
 ) -> None:
     """Remember (path, size, mtime) so the next listing recognises the file without a download."""
     try:
-        async with ctx.sessions.begin() as session:
+        async with session.begin_nested():
             session.add(
                 RemoteFile(
                     connector_id=connector_pk,
@@ -65,6 +73,7 @@ async def _remember(
                     created_at=ctx.clock(),
                 )
             )
+            await session.flush()
     except IntegrityError:
         pass  # a forced re-download of a file we already remember
 
@@ -79,7 +88,7 @@ async def record_verified(
     expected: str | None,
 ) -> str:
     """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED."""
-    stored = await ctx.store.put_file(staged, result.sha256)  # durable before any row
+    stored = await ctx.store.put_file(staged, result.sha256, hashed=True)  # durable first
     now = ctx.clock()
     try:
         async with ctx.sessions.begin() as session:
@@ -118,6 +127,9 @@ async def record_verified(
                 await session.flush()
             except IntegrityError as exc:
                 raise _Duplicate from exc
+            await resolve_missing(
+                session, connector_pk=connector.id, cycle_date=run.cycle_date, now=now
+            )
             outcome = "NEW_VERSION" if prior else "DOWNLOADED"
             message = f"new version {row.version} of {c.name}" if prior else None
             session.add(
@@ -132,7 +144,7 @@ async def record_verified(
                     created_at=now,
                 )
             )
-        await _remember(ctx, connector.id, run.id, c, result.sha256, row.id)
+            await _remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
         return outcome
     except _Duplicate:
         return await _duplicate(ctx, run, connector, c, result, stored.key)
@@ -172,6 +184,9 @@ async def _duplicate(
                 )
             )
             outcome, message = "DOWNLOADED", f"verified now; was quarantined as {message}"
+            await resolve_missing(
+                session, connector_pk=connector.id, cycle_date=existing.cycle_date, now=now
+            )
         session.add(
             RunFile(
                 run_id=run.id,
@@ -184,8 +199,7 @@ async def _duplicate(
                 created_at=now,
             )
         )
-        file_pk = existing.id
-    await _remember(ctx, connector.id, run.id, c, result.sha256, file_pk)
+        await _remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
     return "SKIPPED" if outcome == "SKIPPED" else "DOWNLOADED"
 
 

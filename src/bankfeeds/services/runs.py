@@ -7,23 +7,33 @@ decides, so two workers or two clicks can never both start one.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, RunFile
+from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile, RunFile
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
 from bankfeeds.errors import Conflict, NotFound
 from bankfeeds.services.connector_views import run_view
 from bankfeeds.services.connectors import load
 from bankfeeds.services.context import AppContext
 
-LEASE = timedelta(seconds=60)
 ACTIVE = ("QUEUED", "RUNNING")
-#: A worker identity for leases: one per process.
-WORKER_ID = f"worker-{uuid.uuid4().hex[:12]}"
+
+
+def new_worker_id() -> str:
+    """A unique identity for one worker's leases."""
+    return f"worker-{uuid.uuid4().hex[:12]}"
+
+
+def _lease(ctx: AppContext) -> timedelta:
+    return timedelta(seconds=ctx.settings.lease_seconds)
+
+
+class ConnectorPaused(Conflict):
+    """The connector is paused."""
 
 
 class AlreadyRunning(Conflict):
@@ -42,12 +52,14 @@ async def start_run(
     trigger: str,
     force: bool,
     actor: str,
+    worker_id: str,
 ) -> ConnectorRun:
-    """Create a run that is RUNNING at once, leased to this process; 409 if one is running."""
+    """Create a run that is RUNNING at once, leased to ``worker_id``; 409 if one is running."""
     now = ctx.clock()
     try:
         async with ctx.sessions.begin() as session:
             connector = await load(session, connector_id)
+            _refuse_paused(connector)
             run = ConnectorRun(
                 connector_id=connector.id,
                 cycle_date=cycle_date,
@@ -58,8 +70,8 @@ async def start_run(
                 queued_at=now,
                 started_at=now,
                 heartbeat_at=now,
-                lease_owner=WORKER_ID,
-                lease_expires_at=now + LEASE,
+                lease_owner=worker_id,
+                lease_expires_at=now + _lease(ctx),
             )
             session.add(run)
             await session.flush()
@@ -67,6 +79,13 @@ async def start_run(
         running = await _running_run(ctx, parse_id("connector", connector_id))
         raise AlreadyRunning(running or "unknown") from exc
     return run
+
+
+def _refuse_paused(connector: Connector) -> None:
+    if connector.status == "PAUSED":
+        raise ConnectorPaused(
+            f"Connector {public_id('connector', connector.id)} is paused; resume it to run it."
+        )
 
 
 async def _running_run(ctx: AppContext, connector_pk: int) -> str | None:
@@ -93,6 +112,7 @@ async def queue_runs(
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
         connector = await load(session, connector_id)
+        _refuse_paused(connector)
         runs = [
             ConnectorRun(
                 connector_id=connector.id,
@@ -111,80 +131,127 @@ async def queue_runs(
     return runs
 
 
-async def claim(*, ctx: AppContext, run_pk: int) -> bool:
-    """Move a QUEUED run to RUNNING under this process's lease; False if it cannot start now."""
+async def claim_batch(*, ctx: AppContext, worker_id: str, limit: int) -> list[int]:
+    """Claim up to ``limit`` runnable runs for ``worker_id``: the oldest of each connector.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets many workers claim at once without waiting on
+    each other; SQLite has one writer, so the conditional update alone decides. Either way the
+    partial unique index on RUNNING runs keeps one active run per connector.
+    """
     now = ctx.clock()
-    try:
-        async with ctx.sessions.begin() as session:
-            result = await session.execute(
-                update(ConnectorRun)
-                .where(ConnectorRun.id == run_pk, ConnectorRun.status == "QUEUED")
-                .values(
-                    status="RUNNING",
-                    started_at=now,
-                    heartbeat_at=now,
-                    lease_owner=WORKER_ID,
-                    lease_expires_at=now + LEASE,
-                )
-            )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
-    except IntegrityError:
-        return False  # another run of the connector is RUNNING
+    run, other = ConnectorRun, ConnectorRun.__table__.alias("other")
+    oldest = (
+        select(other.c.id)
+        .where(other.c.connector_id == run.connector_id, other.c.status == "QUEUED")
+        .where((other.c.not_before.is_(None)) | (other.c.not_before <= now))
+        .order_by(other.c.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = (
+        select(run.id)
+        .join(Connector, Connector.id == run.connector_id)
+        .where(run.status == "QUEUED", run.id == oldest, Connector.status == "ACTIVE")
+        .order_by(run.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=run)
+    )
+    claimed: list[int] = []
+    async with ctx.sessions.begin() as session:
+        for run_pk in (await session.scalars(query)).all():
+            try:
+                async with session.begin_nested():
+                    result = await session.execute(
+                        update(ConnectorRun)
+                        .where(ConnectorRun.id == run_pk, ConnectorRun.status == "QUEUED")
+                        .values(
+                            status="RUNNING",
+                            started_at=now,
+                            heartbeat_at=now,
+                            lease_owner=worker_id,
+                            lease_expires_at=now + _lease(ctx),
+                        )
+                    )
+                    if result.rowcount:  # type: ignore[attr-defined]
+                        claimed.append(run_pk)
+            except IntegrityError:
+                continue  # another run of that connector is RUNNING
+    return claimed
 
 
 async def heartbeat(
-    *, ctx: AppContext, run_pk: int, bytes_downloaded: int, bytes_expected: int
-) -> None:
-    """Renew the lease and record transfer progress."""
+    *, ctx: AppContext, run_pk: int, worker_id: str, bytes_downloaded: int, bytes_expected: int
+) -> bool:
+    """Renew the lease and record progress; False when the lease is no longer ours."""
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
-        await session.execute(
+        result = await session.execute(
             update(ConnectorRun)
-            .where(ConnectorRun.id == run_pk, ConnectorRun.status == "RUNNING")
+            .where(
+                ConnectorRun.id == run_pk,
+                ConnectorRun.status == "RUNNING",
+                ConnectorRun.lease_owner == worker_id,
+            )
             .values(
                 heartbeat_at=now,
-                lease_expires_at=now + LEASE,
+                lease_expires_at=now + _lease(ctx),
                 bytes_downloaded=bytes_downloaded,
                 bytes_expected=bytes_expected,
             )
         )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-async def finish(*, ctx: AppContext, run_pk: int, status: str, **fields: Any) -> None:
-    """End a run with its outcome and counts."""
-    now = ctx.clock()
+async def release(*, ctx: AppContext, run_pk: int, worker_id: str) -> None:
+    """Hand a run back to the queue (a worker shutting down before it could finish)."""
     async with ctx.sessions.begin() as session:
-        run = await session.get(ConnectorRun, run_pk)
-        assert run is not None
-        started = run.started_at or now
         await session.execute(
             update(ConnectorRun)
-            .where(ConnectorRun.id == run_pk)
-            .values(
-                status=status,
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-                duration_ms=int((now - started).total_seconds() * 1000),
-                **fields,
-            )
+            .where(ConnectorRun.id == run_pk, ConnectorRun.lease_owner == worker_id)
+            .where(ConnectorRun.status == "RUNNING")
+            .values(status="QUEUED", started_at=None, lease_owner=None, lease_expires_at=None)
         )
 
 
-async def fail_expired(*, ctx: AppContext, now: datetime | None = None) -> int:
-    """End RUNNING runs whose lease expired (their worker died) so none stays RUNNING."""
-    now = now or ctx.clock()
+async def finish(
+    *, ctx: AppContext, run_pk: int, worker_id: str, status: str, retryable: bool, **fields: Any
+) -> bool:
+    """End a run we hold with its outcome and counts; queue its retry when one is due.
+
+    Returns False (and changes nothing) when the lease was lost to another worker meanwhile.
+    """
+    from bankfeeds.services.retries import after_failure
+
+    now = ctx.clock()
+    async with ctx.sessions.begin() as session:
+        run = await session.get(ConnectorRun, run_pk, with_for_update=True)
+        if run is None or run.status != "RUNNING" or run.lease_owner != worker_id:
+            return False
+        started = run.started_at or now
+        run.status, run.finished_at = status, now
+        run.lease_owner, run.lease_expires_at = None, None
+        run.duration_ms = int((now - started).total_seconds() * 1000)
+        for name, value in fields.items():
+            setattr(run, name, value)
+        if status != "SUCCESS":
+            await after_failure(session, ctx, run, retryable=retryable, now=now)
+    return True
+
+
+async def requeue_expired(*, ctx: AppContext) -> int:
+    """Put RUNNING runs whose lease expired (their worker died) back in the queue."""
+    now = ctx.clock()
     async with ctx.sessions.begin() as session:
         result = await session.execute(
             update(ConnectorRun)
             .where(ConnectorRun.status == "RUNNING", ConnectorRun.lease_expires_at < now)
             .values(
-                status="FAILED",
-                finished_at=now,
+                status="QUEUED",
+                started_at=None,
                 lease_owner=None,
                 lease_expires_at=None,
                 error_code="worker-lost",
-                error_message="The worker running this run stopped before it finished.",
+                error_message="The worker running this run stopped; it was queued again.",
             )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]

@@ -149,8 +149,9 @@ async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
             trigger="MANUAL",
             force=False,
             actor="t",
+            worker_id="test-worker",
         )
-        await ingest.execute(ctx, run.id)
+        await ingest.execute(ctx, run.id, "test-worker")
         result = await runs.get_run(ctx=ctx, run_id=f"run_{run.id}")
     finally:
         server.close()
@@ -160,7 +161,9 @@ async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
     assert outcomes["AXIS_RECON_20250110_link.csv"] == "REJECTED"
     assert sum(o == "REJECTED" for o in outcomes.values()) == len(PIPELINE_HOSTILE) + 1
     assert result["filesDownloaded"] == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({*before, "data"})
+    # The test's own SQLite database (and its WAL files) lives here too.
+    after = {p.name for p in tmp_path.iterdir() if not p.name.startswith("test.db")}
+    assert after == {*before, "data"} - {"test.db"}
     assert outside.read_bytes() == b"outside\n"
     written = [p for p in ctx.settings.data_dir.rglob("*") if p.is_file()]
     assert all(p.is_relative_to(ctx.settings.data_dir) for p in written)

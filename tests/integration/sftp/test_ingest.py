@@ -64,8 +64,9 @@ async def run_once(
         trigger="MANUAL",
         force=force,
         actor="test",
+        worker_id="test-worker",
     )
-    await ingest.execute(ctx, run.id)
+    await ingest.execute(ctx, run.id, "test-worker")
     return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 

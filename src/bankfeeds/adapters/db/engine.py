@@ -12,20 +12,29 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 from bankfeeds.config import async_url
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # pysqlite issues BEGIN lazily and not before SAVEPOINT, so a savepoint that opened a
+    # transaction would commit on its own; so no implicit BEGIN: ours is in _sqlite_begin.
+    dbapi_conn.isolation_level = None
     # WAL lets readers proceed while the single writer commits; busy_timeout makes concurrent
     # writers wait for the lock instead of failing at once.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # IMMEDIATE takes the write lock up front (waiting up to busy_timeout for it): a deferred
+    # transaction that reads and then writes fails at once with "database is locked" when
+    # another writer got in between, which busy_timeout cannot help with.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -35,9 +44,11 @@ def make_engine(url: str) -> AsyncEngine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        # NullPool: aiosqlite connections are cheap, and a pooled one would pin the file open.
-        engine = create_async_engine(url, poolclass=NullPool)
+        # Pooled: opening an aiosqlite connection costs a thread, a connect and four PRAGMAs,
+        # which dominated small-file ingestion when every session paid it.
+        engine = create_async_engine(url, pool_size=5, max_overflow=10)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from bankfeeds.config import sync_url
 
@@ -27,10 +27,33 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(sync[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
 
 
+# Any constant works; it only has to be the same for every bankfeeds process.
+_PG_MIGRATION_LOCK = 0x62616E6B
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Migrate the database at ``url`` up to ``revision``."""
+    """Migrate the database at ``url`` up to ``revision``.
+
+    On PostgreSQL an advisory lock makes workers that start together migrate one at a time.
+    """
     _ensure_sqlite_dir(url)
-    command.upgrade(alembic_config(url), revision)
+    cfg = alembic_config(url)
+    if not sync_url(url).startswith("postgresql"):
+        command.upgrade(cfg, revision)
+        return
+    engine = create_engine(sync_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()
 
 
 def downgrade(url: str, revision: str = "base") -> None:

@@ -1,0 +1,122 @@
+"""Alerts, pure: their kinds, webhook destinations, message bodies and retry delays."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+
+
+class AlertKind(StrEnum):
+    """What an alert is about."""
+
+    RUN_FAILED = "RUN_FAILED"
+    FILE_MISSING = "FILE_MISSING"
+    CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"
+    HEALTH_CRITICAL = "HEALTH_CRITICAL"
+    HEALTH_RECOVERED = "HEALTH_RECOVERED"
+
+
+TITLES: dict[str, str] = {
+    AlertKind.RUN_FAILED: "Run failed after its last retry",
+    AlertKind.FILE_MISSING: "Expected file is missing",
+    AlertKind.CHECKSUM_MISMATCH: "File checksum mismatch",
+    AlertKind.HEALTH_CRITICAL: "Connector health is CRITICAL",
+    AlertKind.HEALTH_RECOVERED: "Connector recovered from CRITICAL",
+}
+
+# Payload fields worth a place in the one-line summary, in the order they read best.
+_SUMMARY_FIELDS = (
+    ("provider", "provider"),
+    ("cycleDate", "cycle"),
+    ("runId", "run"),
+    ("fileName", "file"),
+    ("attempts", "attempts"),
+    ("healthStatus", "health"),
+)
+
+
+class Webhook(BaseModel):
+    """One alert destination: a URL (a secret: Slack's carry a token) and a body format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr
+    format: Literal["json", "slack"] = "json"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+def parse_webhooks(value: object) -> list[Webhook]:
+    """Read ``ALERT_WEBHOOKS``: a JSON list of ``{"url", "format"}`` objects (or such a list)."""
+    if value is None or value == "":
+        return []
+    raw = value
+    if isinstance(value, str):
+        try:
+            raw = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(raw, list):
+        raise ValueError('must be a JSON list like [{"url": "https://...", "format": "json"}]')
+    hooks: list[Webhook] = []
+    for number, item in enumerate(raw, start=1):
+        try:
+            hooks.append(item if isinstance(item, Webhook) else Webhook.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if not first["loc"]:
+                raise ValueError(f'entry {number} must be an object with "url"') from exc
+            where = ".".join(str(part) for part in first["loc"])
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"entry {number}: {where}: {msg[:1].lower()}{msg[1:]}") from exc
+    return hooks
+
+
+def health_transition(previous: str | None, current: str) -> AlertKind | None:
+    """The alert a change of health calls for: turning CRITICAL, or leaving CRITICAL."""
+    if current == "CRITICAL" and previous != "CRITICAL":
+        return AlertKind.HEALTH_CRITICAL
+    # Pausing a critical connector is not a recovery; it is someone silencing it.
+    if previous == "CRITICAL" and current not in ("CRITICAL", "PAUSED"):
+        return AlertKind.HEALTH_RECOVERED
+    return None
+
+
+def summary(kind: str, payload: dict[str, Any]) -> str:
+    """A readable one-line description of an alert, for chat."""
+    parts = [f"[bankfeeds] {TITLES.get(kind, kind)}"]
+    name, cid = payload.get("connectorName"), payload.get("connectorId")
+    if name or cid:
+        parts.append(f"connector {name} ({cid})" if name and cid else f"connector {name or cid}")
+    for field, label in _SUMMARY_FIELDS:
+        if payload.get(field) not in (None, ""):
+            parts.append(f"{label} {payload[field]}")
+    message = payload.get("message")
+    if message:
+        parts.append(" ".join(str(message).split()))  # chat wants one line
+    return " · ".join(parts)
+
+
+def webhook_body(
+    hook_format: str, *, kind: str, key: str, payload: dict[str, Any], created_at: datetime
+) -> dict[str, Any]:
+    """The JSON body posted to a webhook of ``hook_format``."""
+    if hook_format == "slack":
+        return {"text": summary(kind, payload)}
+    return {"kind": kind, "key": key, "payload": payload, "createdAt": created_at.isoformat()}
+
+
+def retry_delay(attempts: int, *, base: timedelta, cap: timedelta) -> timedelta:
+    """Exponential backoff after ``attempts`` failed attempts, capped (and overflow-free)."""
+    # In float seconds with a bounded exponent: timedelta arithmetic would overflow first.
+    exponent = min(max(attempts - 1, 0), 64)
+    return timedelta(seconds=min(cap.total_seconds(), base.total_seconds() * 2.0**exponent))

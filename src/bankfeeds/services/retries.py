@@ -1,0 +1,60 @@
+"""What happens after a run fails: a retry with backoff, or an exception for a person."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bankfeeds.adapters.db.models import Connector, ConnectorRun
+from bankfeeds.domain.ids import public_id
+from bankfeeds.domain.retry import UNFIXABLE, RetryPolicy
+from bankfeeds.services.context import AppContext
+from bankfeeds.services.exceptions import open_exception
+
+_rng = random.SystemRandom()
+
+
+async def after_failure(
+    session: AsyncSession, ctx: AppContext, run: ConnectorRun, *, retryable: bool, now: datetime
+) -> ConnectorRun | None:
+    """Queue the next attempt of a failed run, or open an exception; in the caller's transaction."""
+    connector = await session.scalar(select(Connector).where(Connector.id == run.connector_id))
+    assert connector is not None
+    policy = RetryPolicy.from_config(connector.config.get("retry"))
+    code = run.error_code
+    if retryable and connector.status == "ACTIVE" and policy.should_retry(run.attempt, code):
+        retry = ConnectorRun(
+            connector_id=run.connector_id,
+            cycle_date=run.cycle_date,
+            trigger="RETRY",
+            status="QUEUED",
+            force=run.force,
+            attempt=run.attempt + 1,
+            parent_run_id=run.parent_run_id or run.id,
+            backfill_job_id=run.backfill_job_id,
+            not_before=now + timedelta(seconds=policy.delay(run.attempt, _rng)),
+            requested_by="retry",
+            queued_at=now,
+        )
+        session.add(retry)
+        await session.flush()
+        return retry
+    if run.status == "FAILED" or code in UNFIXABLE:
+        why = "cannot be fixed by retrying" if code in UNFIXABLE else "failed on its last attempt"
+        await open_exception(
+            session,
+            ctx,
+            kind="RUN_FAILED",
+            severity="HIGH",
+            message=f"{public_id('run', run.id)} {why}: {run.error_message or code}",
+            dedupe_key=f"RUN_FAILED:{run.connector_id}:{run.cycle_date.isoformat()}",
+            connector_pk=run.connector_id,
+            run_pk=run.id,
+            provider=connector.provider,
+            cycle_date=run.cycle_date,
+            data={"errorCode": code, "attempt": run.attempt},
+        )
+    return None

@@ -1,0 +1,1 @@
+"""Web UI routes: parse the request, call one service, render a template."""

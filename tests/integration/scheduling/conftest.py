@@ -1,0 +1,1 @@
+"""Scheduling tests share the database fixtures of tests/conftest.py."""
