@@ -21,8 +21,8 @@ from bankfeeds.adapters.db.models import (
 )
 from bankfeeds.api.app import create_app
 from bankfeeds.config import Settings
-from bankfeeds.services.connector_views import health_of
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.health import health_many
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -170,7 +170,7 @@ async def test_metrics_report_the_rows(ctx_at_now: AppContext) -> None:
     async with ctx.sessions() as session:
         row = await session.get(Connector, axis.id)
         assert row is not None
-        health = await health_of(session, ctx, row)
+        health = (await health_many(session, ctx, [row]))[row.id]
     assert health.backlog_missing_days > 0
     assert _get(m, "bankfeeds_backlog_days", connector="conn_1") == health.backlog_missing_days
     assert not any(n == "bankfeeds_backlog_days" and ("connector", "conn_2") in ls for n, ls in m)

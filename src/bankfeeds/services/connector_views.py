@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from typing import Any, cast
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile
+from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.domain.connectors import MASK, SECRET_FIELDS, ConnectorStatus
-from bankfeeds.domain.health import Health, RunOutcome, RunStatus, compute_health
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
-from bankfeeds.domain.retry import UNFIXABLE
-from bankfeeds.domain.schedule import expected_by, expected_cycle_dates, next_run_at
+from bankfeeds.domain.schedule import next_run_at
 from bankfeeds.errors import NotFound
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.health import health_many, health_view
 
-#: The health rules of the README: success rate over the last 30 runs, CRITICAL on an error that
-#: retrying cannot fix or on no file for the last two expected cycles.
-HEALTH_RULES: dict[str, Any] = {
-    "rate_runs": 30,
-    "unfixable": UNFIXABLE,
-    "critical_missing_cycles": 2,
-}
-# Health looks back this far for backlog, so an old connector's history does not grow unbounded.
-BACKLOG_HORIZON = timedelta(days=31)
 RECENT_RUNS = 10
 
 
@@ -85,7 +73,7 @@ def run_view(run: ConnectorRun) -> dict[str, Any]:
     }
 
 
-def _filtered(
+def filtered_connectors(
     status: str | None, provider: str | None, ctype: str | None, q: str | None
 ) -> Select[Connector]:
     query = select(Connector).where(Connector.deleted_at.is_(None))
@@ -118,97 +106,26 @@ async def list_connectors(
     limit: int = 50,
 ) -> dict[str, Any]:
     """One page of connectors in id order, with the total matching the filters."""
-    base = _filtered(status, provider, ctype, q)
+    base = filtered_connectors(status, provider, ctype, q)
     page_query = base.order_by(Connector.id).limit(limit + 1)
     if cursor:
         page_query = page_query.where(Connector.id > decode_cursor(cursor))
     async with ctx.sessions() as session:
         total = await session.scalar(select(func.count()).select_from(base.subquery()))
         rows = list((await session.scalars(page_query)).all())
-    page, more = rows[:limit], len(rows) > limit
+        page, more = rows[:limit], len(rows) > limit
+        health = await health_many(session, ctx, page)
     now = ctx.clock()
+    views = []
+    for row in page:
+        view = connector_view(ctx, row, now)
+        view["health"] = health_view(health[row.id], view["nextRunAt"])
+        views.append(view)
     return {
-        "connectors": [connector_view(ctx, row, now) for row in page],
+        "connectors": views,
         "total": total or 0,
         "hasMore": more,
         "cursor": encode_cursor(page[-1].id) if more and page else None,
-    }
-
-
-def expected_dates(ctx: AppContext, row: Connector, since: datetime, now: datetime) -> list[date]:
-    """Cycle dates whose file fell due after ``since`` and by ``now``.
-
-    A ``yesterday`` connector fetches day D on D+1, so D's file is due at D+1's cutoff plus
-    grace; the cutoff and grace are the connector's own when it sets them.
-    """
-    lag = 1 if row.target_cycle_rule == "yesterday" else 0
-    cutoff = int(row.config.get("cutoffHour", ctx.settings.scheduler_cutoff_hour))
-    grace = int(row.config.get("graceHours", ctx.settings.scheduler_grace_period_hours))
-    start = since.astimezone(ZoneInfo(row.timezone)).date() - timedelta(days=lag + 1)
-    # A connector is not blamed for files that fell due before it existed.
-    while expected_by(start, row.timezone, cutoff, grace, lag_days=lag) <= since:
-        start += timedelta(days=1)
-    return expected_cycle_dates(row.timezone, start, now, cutoff, grace, lag_days=lag)
-
-
-async def health_of(session: AsyncSession, ctx: AppContext, row: Connector) -> Health:
-    """Compute a connector's health from its recent runs and the files it has received."""
-    now = ctx.clock()
-    since = now - BACKLOG_HORIZON
-    runs = (
-        await session.execute(
-            select(
-                ConnectorRun.status,
-                ConnectorRun.started_at,
-                ConnectorRun.finished_at,
-                ConnectorRun.error_code,
-                ConnectorRun.duration_ms,
-            )
-            .where(ConnectorRun.connector_id == row.id, ConnectorRun.queued_at >= since)
-            .order_by(ConnectorRun.id.desc())
-            .limit(200)
-        )
-    ).all()
-    received = set(
-        (
-            await session.scalars(
-                select(IngestedFile.cycle_date)
-                .where(IngestedFile.connector_id == row.id)
-                .where(IngestedFile.status.not_in(("QUARANTINED", "ERROR")))
-                .distinct()
-            )
-        ).all()
-    )
-    expected = expected_dates(ctx, row, max(row.created_at, since), now)
-    return compute_health(
-        runs=[
-            RunOutcome(cast(RunStatus, r[0]), r[1], r[2], error_code=r[3], duration_ms=r[4])
-            for r in runs
-        ],
-        connector_status="PAUSED" if row.status == "PAUSED" else "ACTIVE",
-        received_dates=received,
-        expected_dates=expected,
-        now=now,
-        **HEALTH_RULES,
-    )
-
-
-def health_view(health: Health, next_run: str | None) -> dict[str, Any]:
-    """The API shape of a connector's health."""
-    return {
-        "healthStatus": health.health_status,
-        "lastRunAt": _iso(health.last_run_at),
-        "lastSuccessAt": _iso(health.last_success_at),
-        "successRate": health.success_rate,
-        "averageDurationMs": health.average_duration_ms,
-        "backlog": {
-            "missingDays": health.backlog_missing_days,
-            "oldestMissing": health.backlog_oldest_missing.isoformat()
-            if health.backlog_oldest_missing
-            else None,
-        },
-        "nextRunAt": next_run,
-        "reasons": list(health.reasons),
     }
 
 
@@ -219,7 +136,7 @@ async def get_connector(*, ctx: AppContext, connector_id: str) -> dict[str, Any]
         row = await session.get(Connector, pk)
         if row is None or row.deleted_at is not None:
             raise NotFound(f"No connector with id {connector_id!r}.")
-        health = await health_of(session, ctx, row)
+        health = (await health_many(session, ctx, [row]))[row.id]
         runs = (
             await session.scalars(
                 select(ConnectorRun)

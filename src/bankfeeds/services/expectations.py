@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException
 from bankfeeds.domain.ids import public_id
-from bankfeeds.services.connector_views import BACKLOG_HORIZON, expected_dates
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.exceptions import open_exception
+from bankfeeds.services.health import BACKLOG_HORIZON, expected_dates
 
 
 def missing_key(connector_pk: int, cycle_date: date) -> str:

@@ -31,8 +31,8 @@ from bankfeeds.adapters.db.models import (
     ReconException,
 )
 from bankfeeds.domain.ids import public_id
-from bankfeeds.services.connector_views import BACKLOG_HORIZON, expected_dates
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.health import BACKLOG_HORIZON, expected_dates
 
 #: Upper bounds (seconds) of the run-duration histogram's buckets.
 DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)

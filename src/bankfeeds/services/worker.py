@@ -15,7 +15,7 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from bankfeeds.services import expectations, ingest, runs
+from bankfeeds.services import expectations, health_watch, ingest, runs
 from bankfeeds.services.alerts import AlertDispatcher
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.scheduler import Scheduler
@@ -102,6 +102,7 @@ class Worker:
             if clock - self._last_check >= EXPECTATIONS_EVERY:
                 self._last_check = clock
                 await expectations.check(ctx=self.ctx, now=self.ctx.clock())
+                await health_watch.record_transitions(ctx=self.ctx, now=self.ctx.clock())
         free = self.concurrency - len(self._tasks)
         if free > 0:
             for run_pk in await runs.claim_batch(

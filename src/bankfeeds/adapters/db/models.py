@@ -62,6 +62,8 @@ class Connector(Base):
     target_cycle_rule: Mapped[str] = mapped_column(String(16), default="yesterday")
     host_key_policy: Mapped[str] = mapped_column(String(16), default="accept-new")
     host_key_fingerprint: Mapped[str | None] = mapped_column(String(128))
+    #: Health as last recorded by the health watch, to alert on transitions only.
+    health_status: Mapped[str | None] = mapped_column(String(10))
     # Non-secret settings as the API accepts them; secrets live only in `secrets`, encrypted.
     config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     secrets: Mapped[str | None] = mapped_column(Text)
