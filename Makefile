@@ -46,8 +46,10 @@ connectors-up: connectors-seed
 connectors-demo: $(STAMP)
 	$(BIN)/bankfeeds sandbox generate --date $$(date -d yesterday +%F)
 
+# Every benchmark prints its table and writes bench/results-*.md (needs root, sshd, PostgreSQL).
 bench: $(STAMP)
 	$(BIN)/python bench/sftp.py
+	$(BIN)/python bench/scheduler.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select, update
@@ -78,6 +79,28 @@ async def _remember(
         pass  # a forced re-download of a file we already remember
 
 
+def _run_file(
+    run_pk: int,
+    file_pk: int | None,
+    c: Candidate,
+    result: DownloadResult,
+    outcome: str,
+    message: str | None,
+    now: datetime,
+) -> RunFile:
+    """What a run did with a file it downloaded."""
+    return RunFile(
+        run_id=run_pk,
+        file_id=file_pk,
+        remote_name=c.name,
+        size=result.size,
+        outcome=outcome,
+        sha256=result.sha256,
+        message=message,
+        created_at=now,
+    )
+
+
 async def record_verified(
     ctx: AppContext,
     run: ConnectorRun,
@@ -132,18 +155,7 @@ async def record_verified(
             )
             outcome = "NEW_VERSION" if prior else "DOWNLOADED"
             message = f"new version {row.version} of {c.name}" if prior else None
-            session.add(
-                RunFile(
-                    run_id=run.id,
-                    file_id=row.id,
-                    remote_name=c.name,
-                    size=result.size,
-                    outcome=outcome,
-                    sha256=result.sha256,
-                    message=message,
-                    created_at=now,
-                )
-            )
+            session.add(_run_file(run.id, row.id, c, result, outcome, message, now))
             await _remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
         return outcome
     except _Duplicate:
@@ -187,20 +199,11 @@ async def _duplicate(
             await resolve_missing(
                 session, connector_pk=connector.id, cycle_date=existing.cycle_date, now=now
             )
-        session.add(
-            RunFile(
-                run_id=run.id,
-                file_id=existing.id,
-                remote_name=c.name,
-                size=result.size,
-                outcome=outcome,
-                sha256=result.sha256,
-                message=message,
-                created_at=now,
-            )
-        )
+        session.add(_run_file(run.id, existing.id, c, result, outcome, message, now))
         await _remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
-    return "SKIPPED" if outcome == "SKIPPED" else "DOWNLOADED"
+    if outcome == "SKIPPED":
+        return outcome
+    return "DOWNLOADED"
 
 
 async def record_quarantine(
@@ -246,18 +249,7 @@ async def record_quarantine(
                     IngestedFile.sha256 == result.sha256,
                 )
             )
-        session.add(
-            RunFile(
-                run_id=run.id,
-                file_id=file_pk,
-                remote_name=c.name,
-                size=result.size,
-                outcome="QUARANTINED",
-                sha256=result.sha256,
-                message=problem.message,
-                created_at=now,
-            )
-        )
+        session.add(_run_file(run.id, file_pk, c, result, "QUARANTINED", problem.message, now))
         await open_exception(
             session,
             ctx,
