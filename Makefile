@@ -50,6 +50,7 @@ connectors-demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sftp.py
 	$(BIN)/python bench/scheduler.py
+	$(BIN)/python bench/recon.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -248,3 +248,19 @@ class WebhookFailed(BankfeedsError):
     status = 502
     code = "webhook-failed"
     retryable = True
+
+
+# --- object store additions (S3 adapter) ---------------------------------------------------------
+
+
+class StorageUnavailable(StorageError):
+    """The object store could not be reached or did not answer in time."""
+
+    code = "storage-unavailable"
+
+
+class StorageAccessDenied(StorageError):
+    """The object store refused the credentials or the request."""
+
+    code = "storage-access-denied"
+    retryable = False

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bankfeeds.api.app import create_app
 from bankfeeds.config import Settings
@@ -29,6 +29,9 @@ from tests.support.server import serve
 CHROMIUM = "/usr/bin/chromium"
 # Each test saves its screenshot; to refresh the ones docs/ui.md shows, run the browser tests
 # with BANKFEEDS_SCREENSHOTS=docs/screenshots (by default they land in the ignored var/).
+# CI runs the suite on four workers on two cores, where a page round trip can take seconds;
+# assertions wait as long as actions do rather than Playwright's 5 s default.
+expect.set_options(timeout=15_000)
 SHOTS = Path(os.environ.get("BANKFEEDS_SCREENSHOTS", "var/screenshots")).resolve()
 PASSWORD = "correct horse battery"
 ARGS = [

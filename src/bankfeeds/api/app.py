@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from bankfeeds import __version__
 from bankfeeds.api import problems
 from bankfeeds.api.routes import admin, connectors, metrics, system
+from bankfeeds.api.routes import recon as recon_routes
 from bankfeeds.api.routes import runs as run_routes
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.worker import Worker
@@ -54,6 +55,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(connectors.router)
     app.include_router(run_routes.router)
+    app.include_router(recon_routes.router)
     app.include_router(admin.router)
     web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from bankfeeds.domain.layouts import layout_from_dict
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS, validate_pattern
 from bankfeeds.domain.retry import validate_retry
 from bankfeeds.domain.schedule import validate_cron, validate_timezone
@@ -89,6 +90,8 @@ class ConnectorConfig(_Wire):
     headers: dict[str, str] | None = None
     query_params: dict[str, str] | None = None
     response_format: Literal["csv", "json", "xml"] | None = None
+    #: A CUSTOM connector's file layout (see docs/layouts.md), checked by ``layout_from_dict``.
+    layout: dict[str, Any] | None = None
 
 
 class ConnectorCreate(_Wire):
@@ -153,11 +156,24 @@ def validate_definition(
         bad("timezone", problem)
     if "retry" in config:
         errors += validate_retry(config["retry"])
+    if config.get("layout") is not None:
+        errors += _layout_errors(config["layout"])
     if ctype is ConnectorType.SFTP:
         _validate_sftp(config, secrets, bad)
     else:
         _validate_api(config, secrets, bad)
     return errors
+
+
+def _layout_errors(raw: Any) -> list[FieldError]:
+    """A custom layout's problems, addressed as ``config.layout.<field>``."""
+    if not isinstance(raw, dict):
+        return [FieldError("config.layout", "must be an object describing the file layout")]
+    try:
+        layout_from_dict(raw)
+    except ValidationFailed as exc:
+        return [FieldError(f"config.{e.field}", e.message) for e in exc.errors]
+    return []
 
 
 def _validate_sftp(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:

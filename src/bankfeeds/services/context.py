@@ -19,6 +19,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def object_store(settings: Settings) -> ObjectStore:
+    """The S3 store when S3_BUCKET is set, else the local store under the data dir."""
+    if settings.s3_bucket:
+        # Imported here so processes on the local store never pay for importing boto3.
+        from bankfeeds.adapters.objectstore_s3 import S3ObjectStore
+
+        return S3ObjectStore(settings.s3_bucket, settings.s3_region, settings.s3_endpoint)
+    return LocalObjectStore(settings.data_dir / "objects")
+
+
 @dataclass
 class AppContext:
     """Long-lived collaborators shared by services; one per process."""
@@ -39,7 +49,7 @@ class AppContext:
             engine=engine,
             sessions=make_sessionmaker(engine),
             secrets=SecretBox(settings.secret_keys),
-            store=LocalObjectStore(settings.data_dir / "objects"),
+            store=object_store(settings),
             clock=clock,
         )
 

@@ -12,9 +12,15 @@ import uvicorn
 from bankfeeds.api.app import create_app
 from bankfeeds.config import Settings
 from bankfeeds.sandbox.server import start_sandbox
-from bankfeeds.services import operations, tokens
+from bankfeeds.services import operations, recon_queries, tokens
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.demo import DEMO_DAYS, ensure_demo_connectors, seed_missing_days
+from bankfeeds.services.demo import (
+    DEMO_DAYS,
+    DEMO_PROVIDERS,
+    ensure_demo_connectors,
+    seed_missing_days,
+)
+from bankfeeds.services.recon_views import MATCHED
 
 
 async def run_demo(
@@ -70,7 +76,28 @@ async def run_demo(
                 actor="demo",
             )
         say(f"fetching {start} to {end} for each connector; yesterday is left for your run-now")
+        reporting = asyncio.create_task(_report_recon(ctx, (end - start).days + 1, say))
         await serving
+        reporting.cancel()
     finally:
         await ctx.close()
         await sandbox.close()
+
+
+async def _report_recon(ctx: AppContext, days: int, say: Callable[[str], None]) -> None:
+    """Say how each demo day reconciled, once the worker has matched them all (or gave up)."""
+    wanted = days * (len(DEMO_PROVIDERS) - 1)  # one job per bank provider and day
+    for _ in range(180):
+        page = await recon_queries.list_jobs(
+            ctx=ctx, provider=None, cycle_date=None, status="COMPLETED", cursor=None, limit=200
+        )
+        done = [j for j in page["jobs"] if j["supersededBy"] is None]
+        if len(done) >= wanted:
+            break
+        await asyncio.sleep(1)
+    for job in sorted(done, key=lambda j: (j["cycleDate"], j["provider"])):
+        matched = sum(job["outcomes"].get(k, {}).get("count", 0) for k in MATCHED)
+        say(
+            f"reconciled {job['provider']} {job['cycleDate']}: {matched} matched, "
+            f"{job['exceptions']} exceptions ({job['id']}; GET /ops/exceptions?jobId={job['id']})"
+        )

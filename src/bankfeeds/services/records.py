@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed
 from bankfeeds.services.exceptions import open_exception
 from bankfeeds.services.expectations import resolve_missing
+from bankfeeds.services.normalise_files import normalise_stored
 
 
 class _Duplicate(Exception):
@@ -35,19 +36,24 @@ async def record_passed(ctx: AppContext, run_pk: int, passed: Sequence[Passed]) 
     if not passed:
         return
     now = ctx.clock()
+    rows = [
+        {
+            "run_id": run_pk,
+            "file_id": p.file_pk,
+            "remote_name": p.name[:255],
+            "size": p.size,
+            "outcome": p.outcome,
+            "message": p.reason,
+            "created_at": now,
+        }
+        for p in passed
+    ]
+    # One executemany through Core: a re-run over 10,000 known files records them all, and ORM
+    # objects for each cost more than the listing itself.
     async with ctx.sessions.begin() as session:
-        session.add_all(
-            RunFile(
-                run_id=run_pk,
-                file_id=p.file_pk,
-                remote_name=p.name[:255],
-                size=p.size,
-                outcome=p.outcome,
-                message=p.reason,
-                created_at=now,
-            )
-            for p in passed
-        )
+        conn = await session.connection()
+        for start in range(0, len(rows), 1000):
+            await conn.execute(insert(RunFile), rows[start : start + 1000])
 
 
 async def _remember(
@@ -157,6 +163,7 @@ async def record_verified(
             message = f"new version {row.version} of {c.name}" if prior else None
             session.add(_run_file(run.id, row.id, c, result, outcome, message, now))
             await _remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
+        await normalise_stored(ctx, row.id)  # after the commit: the row is DOWNLOADED for good
         return outcome
     except _Duplicate:
         return await _duplicate(ctx, run, connector, c, result, stored.key)
@@ -203,6 +210,7 @@ async def _duplicate(
         await _remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
     if outcome == "SKIPPED":
         return outcome
+    await normalise_stored(ctx, existing.id)
     return "DOWNLOADED"
 
 

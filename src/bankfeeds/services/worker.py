@@ -15,7 +15,15 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-from bankfeeds.services import expectations, health_watch, ingest, runs
+from bankfeeds.services import (
+    expectations,
+    health_watch,
+    ingest,
+    normalise_files,
+    recon,
+    recon_run,
+    runs,
+)
 from bankfeeds.services.alerts import AlertDispatcher
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.scheduler import Scheduler
@@ -90,7 +98,7 @@ class Worker:
         return max(0.0, min(self.poll_seconds, until))
 
     async def step(self) -> None:
-        """One round: reap, schedule and check expectations when due, claim and start runs."""
+        """One round: reap, schedule and check expectations when due, claim runs and recon jobs."""
         await runs.requeue_expired(ctx=self.ctx)
         clock = time.monotonic()
         if self.scheduler is not None:
@@ -103,12 +111,16 @@ class Worker:
                 self._last_check = clock
                 await expectations.check(ctx=self.ctx, now=self.ctx.clock())
                 await health_watch.record_transitions(ctx=self.ctx, now=self.ctx.clock())
+                await normalise_files.sweep_stranded(self.ctx)
         free = self.concurrency - len(self._tasks)
         if free > 0:
             for run_pk in await runs.claim_batch(
                 ctx=self.ctx, worker_id=self.worker_id, limit=free
             ):
                 self.execute(run_pk)
+        if self.concurrency > len(self._tasks):  # recon jobs share the worker's slots with runs
+            for job_pk in await recon.claim_jobs(self.ctx, limit=1):
+                self.spawn(recon_run.run_job(self.ctx, job_pk))
 
     async def stop(self, grace_seconds: float = 30.0) -> None:
         """Stop claiming, let running work finish within the grace period, then release it."""

@@ -1,4 +1,4 @@
-"""Run endpoints: test, run-now, backfill, run history, exceptions."""
+"""Run endpoints: test, run-now, backfill, run history, exceptions and resolving them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bankfeeds.api.deps import context, require
 from bankfeeds.domain.auth import Principal, Role
 from bankfeeds.domain.ids import parse_id
-from bankfeeds.services import exceptions, operations, runs
+from bankfeeds.services import operations, recon_queries, resolutions, runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.worker import Worker
 
@@ -121,16 +121,42 @@ async def list_exceptions(
     _: Viewer,
     state: Annotated[str | None, Query(pattern="^(OPEN|RESOLVED)$")] = "OPEN",
     kind: Annotated[str | None, Query(max_length=40)] = None,
+    type_: Annotated[str | None, Query(alias="type", max_length=40)] = None,
+    severity: Annotated[str | None, Query(pattern="^(LOW|MEDIUM|HIGH|CRITICAL)$")] = None,
     connector: Annotated[str | None, Query(alias="connectorId", max_length=40)] = None,
+    cycle_date: Annotated[date | None, Query(alias="date")] = None,
+    provider: Annotated[str | None, Query(max_length=16)] = None,
+    job: Annotated[str | None, Query(alias="jobId", max_length=40)] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
-    """Exceptions, newest first (open ones by default)."""
-    return await exceptions.list_exceptions(
+    """Exceptions, newest first (open ones by default); ``type`` is another name for ``kind``."""
+    return await recon_queries.list_exceptions(
         ctx=ctx,
-        state=state,
-        kind=kind,
-        connector_pk=parse_id("connector", connector) if connector else None,
         cursor=cursor,
         limit=limit,
+        state=state,
+        kind=kind or type_,
+        severity=severity,
+        connector_pk=parse_id("connector", connector) if connector else None,
+        cycle_date=cycle_date,
+        provider=provider.upper() if provider else None,
+        job_pk=parse_id("job", job) if job else None,
+    )
+
+
+class Resolve(BaseModel):
+    """Body of ``POST /ops/exceptions/{id}/resolve``."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: str = Field(max_length=4000)
+
+
+@router.post("/exceptions/{exception_id}/resolve")
+async def resolve_exception(
+    exception_id: str, body: Resolve, ctx: Ctx, who: Operator
+) -> dict[str, Any]:
+    """Resolve an open exception with a note saying why (audited)."""
+    return await resolutions.resolve(
+        ctx=ctx, exception_id=exception_id, note=body.note, actor=who.name
     )

@@ -1,0 +1,122 @@
+"""What a finished recon job records: its summary, and one exception row per non-match."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from bankfeeds.adapters.db.models import IngestedFile, ReconJob
+from bankfeeds.domain.ids import public_id
+from bankfeeds.domain.match import ReconResult
+
+#: ₹1,00,000 in paise: a difference this large is critical whatever its kind.
+CRITICAL_PAISE = 1_00_000_00
+_SEVERITY = {
+    "AMOUNT_MISMATCH": "HIGH", "MISSING_IN_BANK": "HIGH", "MISSING_IN_PG": "HIGH",
+    "STATUS_MISMATCH": "HIGH", "DUPLICATE_BANK": "HIGH", "FEE_MISMATCH": "MEDIUM",
+    "DUPLICATE_PG": "MEDIUM", "UTR_MISSING": "MEDIUM", "DATE_OUT_OF_WINDOW": "LOW",
+}  # fmt: skip
+
+
+def severity(outcome: str, amount_paise: int) -> str:
+    """How urgent a non-match is: by outcome, raised to CRITICAL for large amounts."""
+    base = _SEVERITY.get(outcome, "MEDIUM")
+    return "CRITICAL" if base != "LOW" and abs(amount_paise) >= CRITICAL_PAISE else base
+
+
+def job_summary(result: ReconResult, results_key: str) -> dict[str, Any]:
+    """Counts and paise totals per outcome, and where the full results are stored."""
+    outcomes = {
+        name: {
+            "count": t.count,
+            "paise": t.pg_gross_paise or t.bank_gross_paise,
+            "pgGrossPaise": t.pg_gross_paise,
+            "bankGrossPaise": t.bank_gross_paise,
+            "deltaPaise": t.delta_paise,
+        }
+        for name, t in result.summary.items()
+    }
+    outcome_rows = result.outcomes
+    return {
+        "outcomes": outcomes,
+        "pgRows": int(outcome_rows["pg_source_row"].is_not_null().sum()),
+        "bankRows": int(outcome_rows["bank_source_row"].is_not_null().sum()),
+        "exceptions": sum(v["count"] for k, v in outcomes.items() if not k.startswith("MATCHED")),
+        "resultsKey": results_key,
+    }
+
+
+def _rupees(paise: int | None) -> str:
+    if paise is None:
+        return "-"
+    sign = "-" if paise < 0 else ""
+    return f"{sign}₹{abs(paise) // 100:,}.{abs(paise) % 100:02d}"
+
+
+def _message(r: dict[str, Any]) -> str:
+    """One sentence an ops person can act on."""
+    ref = r["txn_id"] or r["utr"] or "(no reference)"
+    outcome = r["outcome"]
+    if r["pg_source_row"] is not None and r["bank_source_row"] is not None:
+        return (
+            f"{outcome}: {ref}: PG {_rupees(r['pg_gross_paise'])} {r['pg_status']}, "
+            f"bank {_rupees(r['bank_gross_paise'])} {r['bank_status']} "
+            f"(difference {_rupees(r['gross_delta_paise'])})."
+        )
+    if r["pg_source_row"] is not None:
+        return f"{outcome}: {ref}: PG line {r['pg_source_row']}, {_rupees(r['pg_gross_paise'])}."
+    return f"{outcome}: {ref}: bank line {r['bank_source_row']}, {_rupees(r['bank_gross_paise'])}."
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def exception_rows(
+    result: ReconResult, job: ReconJob, bank: IngestedFile, pg: IngestedFile, now: datetime
+) -> list[dict[str, Any]]:
+    """``recon_exception`` rows for every non-matched outcome of the job."""
+    rows = []
+    for r in result.exceptions.iter_rows(named=True):
+        on_bank = r["bank_source_row"] is not None
+        home = bank if on_bank else pg
+        amount = next(
+            (v for v in (r["gross_delta_paise"], r["pg_gross_paise"], r["bank_gross_paise"]) if v),
+            0,
+        )
+        data = {
+            "outcome": r["outcome"],
+            "matchKey": r["match_key"],
+            "txnId": r["txn_id"],
+            "utr": r["utr"],
+            "amountDeltaPaise": r["gross_delta_paise"],
+            "netDeltaPaise": r["net_delta_paise"],
+            "pgFileId": public_id("file", pg.id) if r["pg_source_row"] is not None else None,
+            "pgLine": r["pg_source_row"],
+            "pgGrossPaise": r["pg_gross_paise"],
+            "pgStatus": r["pg_status"],
+            "pgValueDate": _iso(r["pg_value_date"]),
+            "bankFileId": public_id("file", bank.id) if on_bank else None,
+            "bankLine": r["bank_source_row"],
+            "bankGrossPaise": r["bank_gross_paise"],
+            "bankStatus": r["bank_status"],
+            "bankValueDate": _iso(r["bank_value_date"]),
+        }
+        rows.append(
+            {
+                "kind": r["outcome"],
+                "severity": severity(r["outcome"], amount),
+                "state": "OPEN",
+                "connector_id": home.connector_id,
+                "run_id": home.run_id,
+                "file_id": home.id,
+                "job_id": job.id,
+                "provider": job.provider,
+                "cycle_date": job.cycle_date,
+                "source_row": r["bank_source_row"] if on_bank else r["pg_source_row"],
+                "message": _message(r),
+                "data": data,
+                "created_at": now,
+            }
+        )
+    return rows
