@@ -196,3 +196,6 @@ def test_every_row_ends_in_exactly_one_outcome(
     assert paired["match_key"].null_count() == 0
     result_summary = reconcile(_frame("PG", pg, 1), _frame("BANK", bank, 2)).summary
     assert sum(t.count for t in result_summary.values()) == outcomes.height
+    # Totals reconcile: every paisa of each side is in exactly one outcome's total.
+    assert sum(t.pg_gross_paise for t in result_summary.values()) == sum(r["gross"] for r in pg)
+    assert sum(t.bank_gross_paise for t in result_summary.values()) == sum(r["gross"] for r in bank)
