@@ -178,6 +178,10 @@ async def bench(args: argparse.Namespace, home: Path) -> str:
             )
             workers = [start_worker(env, home / f"worker{n}.log") for n in (1, 2)]
             await asyncio.sleep(5)  # start-up and the first tick
+            dead = [w for w in workers if w.poll() is not None]
+            if dead:
+                log = (home / "worker1.log").read_text()[-2000:]
+                raise SystemExit(f"a worker exited at start-up:\n{log}")
             t0 = datetime.now(UTC)
             cpu0 = sum(cpu_seconds(w.pid) for w in workers)
             await asyncio.sleep(args.minutes * 60)
@@ -221,7 +225,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--connectors", type=int, default=10_000)
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--quick", action="store_true", help="600 connectors for 1.5 minutes")
     args = parser.parse_args()
     if args.quick:

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default=30, ge=2, le=3600, validation_alias="BANKFEEDS_LEASE_SECONDS"
     )
     worker_concurrency: int = Field(
-        default=4, ge=1, le=64, validation_alias="BANKFEEDS_WORKER_CONCURRENCY"
+        default=4, ge=1, le=256, validation_alias="BANKFEEDS_WORKER_CONCURRENCY"
     )
     scheduler_tick_seconds: float = Field(
         default=5.0, gt=0, le=300, validation_alias="BANKFEEDS_SCHEDULER_TICK_SECONDS"

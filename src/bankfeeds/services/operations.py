@@ -22,7 +22,7 @@ from bankfeeds.errors import (
     SourceError,
     ValidationFailed,
 )
-from bankfeeds.services import runs
+from bankfeeds.services import run_views, runs
 from bankfeeds.services.connector_views import run_view
 from bankfeeds.services.connectors import load
 from bankfeeds.services.context import AppContext
@@ -120,7 +120,7 @@ async def run_now(
     )
     task = worker.execute(run.id)
     await asyncio.wait({task}, timeout=wait_seconds)
-    return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id)), task.done()
+    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id)), task.done()
 
 
 def check_range(start: date, end: date, today: date) -> None:

@@ -107,6 +107,35 @@ def _run_file(
     )
 
 
+def _file_row(
+    run: ConnectorRun,
+    connector: Connector,
+    c: Candidate,
+    result: DownloadResult,
+    object_key: str,
+    status: str,
+    now: datetime,
+) -> IngestedFile:
+    """The row of a file one run fetched, with where its bytes are kept."""
+    return IngestedFile(
+        connector_id=connector.id,
+        run_id=run.id,
+        provider=connector.provider,
+        cycle_date=run.cycle_date,
+        remote_name=c.name,
+        remote_path=c.path,
+        remote_size=c.size,
+        remote_mtime=c.mtime,
+        sha256=result.sha256,
+        size=result.size,
+        object_key=object_key,
+        status=status,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 async def record_verified(
     ctx: AppContext,
     run: ConnectorRun,
@@ -132,25 +161,10 @@ async def record_verified(
                 .order_by(IngestedFile.version.desc())
                 .limit(1)
             )
-            row = IngestedFile(
-                connector_id=connector.id,
-                run_id=run.id,
-                provider=connector.provider,
-                cycle_date=run.cycle_date,
-                remote_name=c.name,
-                remote_path=c.path,
-                remote_size=c.size,
-                remote_mtime=c.mtime,
-                sha256=result.sha256,
-                expected_sha256=expected,
-                size=result.size,
-                object_key=stored.key,
-                status="DOWNLOADED",
-                version=(prior.version + 1) if prior else 1,
-                supersedes_id=prior.id if prior else None,
-                created_at=now,
-                updated_at=now,
-            )
+            row = _file_row(run, connector, c, result, stored.key, "DOWNLOADED", now)
+            row.expected_sha256 = expected
+            row.version = (prior.version + 1) if prior else 1
+            row.supersedes_id = prior.id if prior else None
             session.add(row)
             try:
                 await session.flush()
@@ -230,23 +244,8 @@ async def record_quarantine(
         file_pk: int | None = None
         try:
             async with session.begin_nested():
-                row = IngestedFile(
-                    connector_id=connector.id,
-                    run_id=run.id,
-                    provider=connector.provider,
-                    cycle_date=run.cycle_date,
-                    remote_name=c.name,
-                    remote_path=c.path,
-                    remote_size=c.size,
-                    remote_mtime=c.mtime,
-                    sha256=result.sha256,
-                    size=result.size,
-                    object_key=key,
-                    status="QUARANTINED",
-                    error_message=problem.message,
-                    created_at=now,
-                    updated_at=now,
-                )
+                row = _file_row(run, connector, c, result, key, "QUARANTINED", now)
+                row.error_message = problem.message
                 session.add(row)
                 await session.flush()
                 file_pk = row.id

@@ -11,7 +11,7 @@ from tests.support.targets import Target
 from bankfeeds.adapters.db.models import ReconJob
 from bankfeeds.domain.connectors import ConnectorCreate
 from bankfeeds.domain.ids import public_id
-from bankfeeds.services import connectors, ingest, recon, recon_run, runs
+from bankfeeds.services import connectors, ingest, recon, recon_run, run_views, runs
 from bankfeeds.services.context import AppContext
 
 DAY = date(2025, 1, 10)
@@ -51,7 +51,7 @@ async def run_once(ctx: AppContext, connector_id: str, day: date = DAY) -> dict[
         worker_id="test-worker",
     )
     await ingest.execute(ctx, run.id, "test-worker")
-    return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id))
+    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 
 async def jobs(ctx: AppContext) -> list[ReconJob]:

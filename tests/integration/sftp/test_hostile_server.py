@@ -13,7 +13,7 @@ import asyncssh
 from bankfeeds.adapters.sftp import SftpParams, open_sftp
 from bankfeeds.domain.connectors import ConnectorCreate
 from bankfeeds.domain.patterns import unsafe_name_reason
-from bankfeeds.services import connectors, ingest, runs
+from bankfeeds.services import connectors, ingest, run_views, runs
 from bankfeeds.services.context import AppContext
 
 HOSTILE = [b"../x", b"/etc/passwd", b"a/b", b"..\\evil", b"bad\nname.csv", b"nul\x00.csv"]
@@ -152,7 +152,7 @@ async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
             worker_id="test-worker",
         )
         await ingest.execute(ctx, run.id, "test-worker")
-        result = await runs.get_run(ctx=ctx, run_id=f"run_{run.id}")
+        result = await run_views.get_run(ctx=ctx, run_id=f"run_{run.id}")
     finally:
         server.close()
         await server.wait_closed()

@@ -15,7 +15,7 @@ from tests.support.targets import Target
 from bankfeeds.adapters.db.models import IngestedFile, ReconException
 from bankfeeds.domain.connectors import ConnectorCreate
 from bankfeeds.domain.ids import public_id
-from bankfeeds.services import audit, connectors, ingest, runs
+from bankfeeds.services import audit, connectors, ingest, run_views, runs
 from bankfeeds.services.context import AppContext
 
 DAY = date(2025, 1, 10)
@@ -67,7 +67,7 @@ async def run_once(
         worker_id="test-worker",
     )
     await ingest.execute(ctx, run.id, "test-worker")
-    return await runs.get_run(ctx=ctx, run_id=public_id("run", run.id))
+    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 
 async def count(ctx: AppContext, model: Any, *where: Any) -> int:

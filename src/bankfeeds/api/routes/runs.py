@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from bankfeeds.api.deps import context, require
 from bankfeeds.domain.auth import Principal, Role
 from bankfeeds.domain.ids import parse_id
-from bankfeeds.services import operations, recon_queries, resolutions, runs
+from bankfeeds.services import operations, recon_queries, resolutions, run_views
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.worker import Worker
 
@@ -94,7 +94,7 @@ async def backfill(
 @router.get("/backfills/{job_id}")
 async def backfill_status(job_id: str, ctx: Ctx, _: Viewer) -> dict[str, Any]:
     """A backfill's progress."""
-    return await runs.backfill_status(ctx=ctx, job_id=job_id)
+    return await run_views.backfill_status(ctx=ctx, job_id=job_id)
 
 
 @router.get("/connectors/{connector_id}/runs")
@@ -106,13 +106,13 @@ async def list_runs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """A connector's runs, newest first."""
-    return await runs.list_runs(ctx=ctx, connector_id=connector_id, cursor=cursor, limit=limit)
+    return await run_views.list_runs(ctx=ctx, connector_id=connector_id, cursor=cursor, limit=limit)
 
 
 @router.get("/runs/{run_id}")
 async def get_run(run_id: str, ctx: Ctx, _: Viewer) -> dict[str, Any]:
     """One run with its files."""
-    return await runs.get_run(ctx=ctx, run_id=run_id)
+    return await run_views.get_run(ctx=ctx, run_id=run_id)
 
 
 @router.get("/exceptions")

@@ -13,7 +13,7 @@ from bankfeeds.api.deps import context
 from bankfeeds.domain.auth import Role
 from bankfeeds.domain.patterns import matches
 from bankfeeds.errors import FieldError, ValidationFailed
-from bankfeeds.services import connector_views, history, operations, runs
+from bankfeeds.services import connector_views, history, operations, run_views
 from bankfeeds.services.context import AppContext
 from bankfeeds.web.errors import toast
 from bankfeeds.web.routes.connectors import worker
@@ -136,7 +136,7 @@ async def start(
         force=force,
         actor=who.principal.name,
     )
-    status = await runs.backfill_status(ctx=ctx, job_id=job["jobId"])
+    status = await run_views.backfill_status(ctx=ctx, job_id=job["jobId"])
     response = render(request, "_backfill_progress.html", job=status)
     response.headers["HX-Trigger"] = toast(f"Backfill of {job['daysToProcess']} day(s) queued.")
     return response
@@ -145,7 +145,7 @@ async def start(
 @router.get("/backfills/{job_id}")
 async def progress(job_id: str, request: Request, ctx: Ctx, _: Viewer) -> Response:
     """Per-day progress; keeps polling itself until every day is done."""
-    status = await runs.backfill_status(ctx=ctx, job_id=job_id)
+    status = await run_views.backfill_status(ctx=ctx, job_id=job_id)
     response = render(request, "_backfill_progress.html", job=status)
     if status["status"] != "RUNNING":
         response.headers["HX-Trigger"] = toast(

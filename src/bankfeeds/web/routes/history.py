@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from bankfeeds.api.deps import context
-from bankfeeds.services import connector_views, history, runs
+from bankfeeds.services import connector_views, history, run_views
 from bankfeeds.services.context import AppContext
 from bankfeeds.web.security import UiUser, ui_user
 from bankfeeds.web.templating import render
@@ -41,7 +41,7 @@ async def dialog(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """The dialog (first page), or with ``cursor`` the next page of runs only."""
-    page = await runs.list_runs(ctx=ctx, connector_id=connector_id, cursor=cursor, limit=PAGE)
+    page = await run_views.list_runs(ctx=ctx, connector_id=connector_id, cursor=cursor, limit=PAGE)
     if cursor:
         return render(request, "_run_rows.html", page=page, connector_id=connector_id)
     view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
@@ -59,7 +59,7 @@ async def dialog(
 @router.get("/runs/{run_id}")
 async def run_detail(run_id: str, request: Request, ctx: Ctx, _: Viewer) -> Response:
     """One run's files, error with a hint, and recon jobs."""
-    run = await runs.get_run(ctx=ctx, run_id=run_id)
+    run = await run_views.get_run(ctx=ctx, run_id=run_id)
     jobs = await history.recon_jobs_of_run(ctx=ctx, run_id=run_id)
     stored = {f["name"]: f for f in run["ingestedFiles"]}
     return render(

@@ -1,0 +1,107 @@
+"""Run reads: one run with its files, a connector's run history, a backfill's progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, RunFile
+from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
+from bankfeeds.errors import NotFound
+from bankfeeds.services.connector_views import run_view
+from bankfeeds.services.connectors import load
+from bankfeeds.services.context import AppContext
+
+ACTIVE = ("QUEUED", "RUNNING")
+
+
+def _file_view(row: RunFile) -> dict[str, Any]:
+    return {
+        "name": row.remote_name,
+        "size": row.size,
+        "outcome": row.outcome,
+        "sha256": row.sha256,
+        "fileId": public_id("file", row.file_id) if row.file_id else None,
+        "message": row.message,
+    }
+
+
+async def get_run(*, ctx: AppContext, run_id: str) -> dict[str, Any]:
+    """One run with what it did to each file."""
+    pk = parse_id("run", run_id)
+    async with ctx.sessions() as session:
+        run = await session.get(ConnectorRun, pk)
+        if run is None:
+            raise NotFound(f"No run with id {run_id!r}.")
+        files = (
+            await session.scalars(select(RunFile).where(RunFile.run_id == pk).order_by(RunFile.id))
+        ).all()
+        stored = (
+            await session.scalars(select(IngestedFile).where(IngestedFile.run_id == pk))
+        ).all()
+    view = run_view(run)
+    view["files"] = [_file_view(f) for f in files]
+    view["ingestedFiles"] = [
+        {
+            "id": public_id("file", f.id),
+            "name": f.remote_name,
+            "sha256": f.sha256,
+            "size": f.size,
+            "status": f.status,
+            "version": f.version,
+            "objectKey": f.object_key,
+        }
+        for f in stored
+    ]
+    return view
+
+
+async def list_runs(
+    *, ctx: AppContext, connector_id: str, cursor: str | None, limit: int
+) -> dict[str, Any]:
+    """A connector's runs, newest first, a page at a time."""
+    async with ctx.sessions() as session:
+        connector = await load(session, connector_id)
+        query = (
+            select(ConnectorRun)
+            .where(ConnectorRun.connector_id == connector.id)
+            .order_by(ConnectorRun.id.desc())
+            .limit(limit + 1)
+        )
+        if cursor:
+            query = query.where(ConnectorRun.id < decode_cursor(cursor))
+        rows = list((await session.scalars(query)).all())
+    page, more = rows[:limit], len(rows) > limit
+    return {
+        "runs": [run_view(r) for r in page],
+        "hasMore": more,
+        "cursor": encode_cursor(page[-1].id) if more and page else None,
+    }
+
+
+async def backfill_status(*, ctx: AppContext, job_id: str) -> dict[str, Any]:
+    """A backfill's runs and overall progress."""
+    async with ctx.sessions() as session:
+        runs = (
+            await session.scalars(
+                select(ConnectorRun)
+                .where(ConnectorRun.backfill_job_id == job_id)
+                .order_by(ConnectorRun.cycle_date)
+            )
+        ).all()
+    if not runs:
+        raise NotFound(f"No backfill job with id {job_id!r}.")
+    done = [r for r in runs if r.status not in ACTIVE]
+    failed = [r for r in done if r.status in ("FAILED", "CANCELLED")]
+    status = "RUNNING" if len(done) < len(runs) else ("FAILED" if failed else "COMPLETED")
+    if status == "COMPLETED" and any(r.status == "PARTIAL" for r in runs):
+        status = "PARTIAL"
+    return {
+        "jobId": job_id,
+        "connectorId": public_id("connector", runs[0].connector_id),
+        "daysToProcess": len(runs),
+        "daysDone": len(done),
+        "status": status,
+        "runs": [run_view(r) for r in runs],
+    }
