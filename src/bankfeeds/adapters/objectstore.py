@@ -65,6 +65,7 @@ def check_key(key: str) -> str:
 
 
 def content_mismatch(staged: Path, sha256: str, actual: str) -> ContentHashMismatch:
+    """The error for staged bytes whose hash is not the one claimed."""
     return ContentHashMismatch(
         f"{staged} has SHA-256 {actual}, not {sha256}; it changed after it was hashed, "
         "so nothing was stored."
@@ -72,6 +73,7 @@ def content_mismatch(staged: Path, sha256: str, actual: str) -> ContentHashMisma
 
 
 def storage_error(action: str, exc: OSError) -> StorageError:
+    """An OSError as a StorageError naming what was being done."""
     where = f" ({exc.filename})" if exc.filename else ""
     return StorageError(f"Could not {action}: {exc.strerror or exc}{where}.")
 

@@ -66,7 +66,8 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in parts) or "body"
 
 
-def _from_validation(exc: RequestValidationError) -> BankfeedsError:
+def from_validation(exc: RequestValidationError) -> BankfeedsError:
+    """FastAPI's request validation error as ours: 400 for unreadable JSON, else 422 by field."""
     errors = list(exc.errors())
     for err in errors:
         if err.get("type") == "json_invalid":
@@ -92,7 +93,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _from_error(_from_validation(exc), request)
+        return _from_error(from_validation(exc), request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -76,6 +76,7 @@ def run_view(run: ConnectorRun) -> dict[str, Any]:
 def filtered_connectors(
     status: str | None, provider: str | None, ctype: str | None, q: str | None
 ) -> Select[Connector]:
+    """Live connectors matching the list filters (``q`` searches name, provider and host)."""
     query = select(Connector).where(Connector.deleted_at.is_(None))
     if status:
         query = query.where(Connector.status == status)

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import RedirectResponse, Response
 
-from bankfeeds.api.problems import _from_validation
+from bankfeeds.api.problems import from_validation
 from bankfeeds.errors import BankfeedsError, Unauthorized
 from bankfeeds.web.templating import render
 
@@ -60,7 +60,7 @@ def install(app: FastAPI) -> None:
 
     async def validation(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/ui") and isinstance(exc, RequestValidationError):
-            return ui_error(request, _from_validation(exc))
+            return ui_error(request, from_validation(exc))
         return await _call(api_validation, request, exc)
 
     app.add_exception_handler(BankfeedsError, ours)
