@@ -17,7 +17,7 @@ from bankfeeds.domain.normalise import CANONICAL_SCHEMA, BadRow, normalise, writ
 from bankfeeds.errors import LayoutMismatch, ParseError
 from bankfeeds.sandbox.generate import generate_day
 
-SAMPLE = Path("/work/shared/spec/samples/AXIS_RECON_20250110.csv")
+SAMPLE = Path(__file__).parents[1] / "fixtures" / "AXIS_RECON_20250110.csv"  # the spec's sample
 DAY = date(2025, 1, 10)
 AXIS_HEAD = "TXNID,CREDIT_AMT,NET_CR_AMT,VALUE_DATE,UTR,RRN,AUTH,POST_DATE,BANK,STATUS,REMARKS"
 ICICI_HEAD = (
