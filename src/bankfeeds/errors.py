@@ -139,14 +139,25 @@ class AuthenticationFailed(SourceError):
     retryable = False
 
 
-class HostKeyMismatch(SourceError):
+class HostKeyError(SourceError):
+    """The server's host key was refused."""
+
+    retryable = False
+
+    def __init__(self, message: str | None = None, fingerprint: str | None = None) -> None:
+        super().__init__(message)
+        #: The key the server presented, so an operator can compare and trust it.
+        self.fingerprint = fingerprint
+
+
+class HostKeyMismatch(HostKeyError):
     """The server's host key does not match the pinned key."""
 
     code = "host-key-mismatch"
     retryable = False
 
 
-class HostKeyUntrusted(SourceError):
+class HostKeyUntrusted(HostKeyError):
     """The server's host key is not trusted for this connector."""
 
     code = "host-key-untrusted"

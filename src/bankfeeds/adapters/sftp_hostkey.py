@@ -41,14 +41,16 @@ class HostKeyGate(asyncssh.SSHClient):
                 return True
             self.refusal = HostKeyMismatch(
                 f"{where} presented host key {seen} but {', '.join(pinned)} is pinned; if the bank "
-                "rotated its key, an admin must trust the new fingerprint."
+                "rotated its key, an admin must trust the new fingerprint.",
+                fingerprint=seen,
             )
             return False
         if self.params.host_key_policy == "accept-new":
             return True
         self.refusal = HostKeyUntrusted(
             f"{where} presented host key {seen}, and the strict policy needs a pinned fingerprint; "
-            "an admin must trust it first."
+            "an admin must trust it first.",
+            fingerprint=seen,
         )
         return False
 

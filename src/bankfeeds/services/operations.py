@@ -17,8 +17,7 @@ from bankfeeds.domain.schedule import cycle_date_for
 from bankfeeds.errors import (
     AuthenticationFailed,
     FieldError,
-    HostKeyMismatch,
-    HostKeyUntrusted,
+    HostKeyError,
     SourceError,
     ValidationFailed,
 )
@@ -69,10 +68,10 @@ async def test_connection(*, ctx: AppContext, connector_id: str) -> dict[str, An
             entries = await source.list_dir(config["remotePath"])
     except SourceError as exc:
         details["connected"] = (
-            isinstance(exc, AuthenticationFailed | HostKeyMismatch | HostKeyUntrusted)
-            or details["connected"]
+            isinstance(exc, AuthenticationFailed | HostKeyError) or details["connected"]
         )
-        details["hostKeyFingerprint"] = getattr(exc, "fingerprint", details["hostKeyFingerprint"])
+        if isinstance(exc, HostKeyError) and exc.fingerprint:
+            details["hostKeyFingerprint"] = exc.fingerprint
         return {"success": False, "message": exc.message, "filesFound": [], "details": details}
     names = {e.name for e in entries}
     ext = str(config.get("checksumExt") or "")

@@ -149,6 +149,7 @@ async def test_wrong_pinned_key_is_refused_before_anything_is_written(
         async with open_sftp(target.params(trusted_fingerprints=(pinned,))) as src:
             await src.download(f"{target.remote_dir}/x", staging / "x")
     assert target.fingerprint in caught.value.message
+    assert caught.value.fingerprint == target.fingerprint
     assert pinned in caught.value.message
     assert "admin must trust" in caught.value.message
     assert names_in(staging) == []
@@ -159,6 +160,7 @@ async def test_strict_policy_without_a_pin_is_refused(target: Target) -> None:
         async with open_sftp(target.params(trusted_fingerprints=())):
             pass
     assert target.fingerprint in caught.value.message
+    assert caught.value.fingerprint == target.fingerprint
 
 
 async def test_accept_new_reports_the_real_fingerprint(target: Target) -> None:

@@ -12,7 +12,7 @@ from bankfeeds.domain.auth import Role
 from bankfeeds.domain.connectors import DEFAULT_SCHEDULE, ConnectorType, Provider
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS
 from bankfeeds.errors import ValidationFailed
-from bankfeeds.services import connector_views, connectors, host_keys
+from bankfeeds.services import connector_views, connectors, operations
 from bankfeeds.services.context import AppContext
 from bankfeeds.web import forms
 from bankfeeds.web.errors import toast
@@ -149,7 +149,7 @@ async def schedule_preview(
 @router.post("/connectors/{connector_id}/check")
 async def check(connector_id: str, request: Request, ctx: Ctx, _: Operator) -> Response:
     """Test the saved settings from inside the dialog; shows the server's key fingerprint."""
-    result = await host_keys.check(ctx=ctx, connector_id=connector_id)
+    result = await operations.test_connection(ctx=ctx, connector_id=connector_id)
     view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
     return render(
         request, "_test_result.html", result=result, connector=view, connector_id=connector_id
