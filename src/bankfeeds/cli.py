@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import typer
 import uvicorn
@@ -254,9 +255,12 @@ def sandbox_seed(
     """Write sample bank and PG files with sidecars for the last few days."""
     from bankfeeds.services.demo import seed_missing_days
 
-    upload = _sandbox_root(_settings(), root) / "upload"
+    settings = _settings()
+    upload = _sandbox_root(settings, root) / "upload"
     upload.mkdir(parents=True, exist_ok=True)
-    made = seed_missing_days(upload, date.today(), days)
+    # "Today" in the connectors' default zone, as the demo seeds, not the machine's zone.
+    today = datetime.now(ZoneInfo(settings.scheduler_timezone)).date()
+    made = seed_missing_days(upload, today, days)
     typer.echo(
         f"seeded {len(made)} day(s) into {upload}: {', '.join(map(str, made)) or 'none new'}"
     )

@@ -127,3 +127,23 @@ def test_demo_fetches_verifies_and_serves(tmp_path: Path) -> None:
     assert proc.returncode in (0, -15)
     assert "Application shutdown complete" in stderr
     assert list((tmp_path / "var" / "objects" / "sha256").rglob("*")) != []
+
+
+def test_sandbox_seed_and_generate(tmp_path: Path) -> None:
+    seeded = _run(tmp_path, "sandbox", "seed", "--days", "2")
+    assert seeded.returncode == 0, seeded.stderr
+    upload = tmp_path / "var" / "sftp" / "upload"
+    # The last two days, plus the days around the spec's own sample (2025-01-08 to 10).
+    spec_days = {"PG_TXN_20250108.csv", "PG_TXN_20250109.csv"}
+    pg_files = sorted(p.name for p in upload.glob("PG_TXN_*.csv") if p.name not in spec_days)
+    assert len(pg_files) == 2
+    assert (upload / "AXIS_RECON_20250110.csv.sha256").exists()
+    for name in pg_files:
+        assert (upload / f"{name}.sha256").exists()
+    again = _run(tmp_path, "sandbox", "seed", "--days", "2")
+    assert "seeded 0 day(s)" in again.stdout
+    made = _run(tmp_path, "sandbox", "generate", "--date", "2025-01-08")
+    assert made.returncode == 0 and (upload / "AXIS_RECON_20250108.csv.sha256").exists()
+    bad = _run(tmp_path, "sandbox", "generate", "--date", "yesterday")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: --date 'yesterday' is not a date like 2025-01-10."
