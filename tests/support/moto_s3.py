@@ -33,9 +33,31 @@ _AMBIENT = (
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """Run moto's S3 server on a free loopback port; yield its endpoint URL."""
-    from moto.server import ThreadedMotoServer
+    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    class SerialMotoServer(ThreadedMotoServer):
+        """moto serving one request at a time.
+
+        moto checks If-None-Match and then writes without a lock, so two concurrent puts can
+        both succeed; S3 itself decides atomically. Serving requests in turn gives the tests
+        S3's semantics, while the client still sends its puts concurrently.
+        """
+
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(
+                self._ip_address, self._port, app, False, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
