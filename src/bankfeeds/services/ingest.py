@@ -20,6 +20,7 @@ from bankfeeds.errors import BankfeedsError, ChecksumMismatch
 from bankfeeds.services import runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed, discover, split_known
+from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.records import record_passed, record_quarantine, record_verified
 from bankfeeds.services.sources import pin_if_new, sftp_params
 
@@ -221,6 +222,7 @@ async def _fetch(
         )
         try:
             result = await source.download(candidate.path, dest, progress)
+            checkpoint("after-download")
             raw = await sidecar if sidecar is not None else None
         finally:
             if sidecar is not None and not sidecar.done():

@@ -24,6 +24,7 @@ from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed
 from bankfeeds.services.exceptions import open_exception
 from bankfeeds.services.expectations import resolve_missing
+from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.normalise_files import normalise_stored
 
 
@@ -147,6 +148,7 @@ async def record_verified(
 ) -> str:
     """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED."""
     stored = await ctx.store.put_file(staged, result.sha256, hashed=True)  # durable first
+    checkpoint("after-put")
     now = ctx.clock()
     try:
         async with ctx.sessions.begin() as session:
@@ -177,6 +179,7 @@ async def record_verified(
             message = f"new version {row.version} of {c.name}" if prior else None
             session.add(_run_file(run.id, row.id, c, result, outcome, message, now))
             await _remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
+        checkpoint("after-commit")
         await normalise_stored(ctx, row.id)  # after the commit: the row is DOWNLOADED for good
         return outcome
     except _Duplicate:
