@@ -292,6 +292,9 @@ def demo(
     sandbox_port: Annotated[
         int | None, typer.Option(min=0, max=65535, help="Sandbox port (SFTP_PORT).")
     ] = None,
+    bank_api_port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the sandbox bank API.")
+    ] = 2280,
 ) -> None:
     """Start the sandbox and the server, create demo connectors, fetch the last days, serve."""
     from bankfeeds.services.admin import demo_secret_key
@@ -310,6 +313,7 @@ def demo(
                 settings,
                 port=port,
                 sandbox_port=settings.sftp_port if sandbox_port is None else sandbox_port,
+                bank_api_port=bank_api_port,
                 say=lambda line: err.print(line),
                 token_out=typer.echo,
             )

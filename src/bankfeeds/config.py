@@ -13,6 +13,12 @@ from bankfeeds.domain.alerts import Webhook, parse_webhooks
 from bankfeeds.errors import ConfigError
 
 
+def _host_list(value: object) -> frozenset[str]:
+    """A comma-separated host list (or an iterable of hosts), lower-cased."""
+    items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
+    return frozenset(str(h).strip().lower().strip("[]") for h in items if str(h).strip())
+
+
 class Settings(BaseSettings):
     """Every knob bankfeeds reads from its environment; names follow the specification."""
 
@@ -62,6 +68,22 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="BANKFEEDS_MAX_BODY_BYTES"
+    )
+
+    # API connectors reach the internet; only hosts listed here may be plain http or resolve to a
+    # private/loopback address (the demo's bank API on 127.0.0.1 is one).
+    api_allow_hosts: Annotated[frozenset[str], NoDecode, BeforeValidator(_host_list)] = Field(
+        default=frozenset(), validation_alias="BANKFEEDS_API_ALLOW_HOSTS"
+    )
+    api_max_bytes: int = Field(
+        default=512 * 1024 * 1024, ge=1024, validation_alias="BANKFEEDS_API_MAX_BYTES"
+    )
+    # Caps on what one delivery may unpack to (gzip/zip), so an archive bomb cannot fill the disk.
+    unpack_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1024, validation_alias="BANKFEEDS_UNPACK_MAX_BYTES"
+    )
+    unpack_max_ratio: float = Field(
+        default=200.0, ge=1.0, validation_alias="BANKFEEDS_UNPACK_MAX_RATIO"
     )
 
     # NoDecode: parse_webhooks reads the JSON itself, so bad JSON is a ConfigError sentence.

@@ -44,7 +44,9 @@ class ConnectorStatus(StrEnum):
     PAUSED = "PAUSED"
 
 
-SECRET_FIELDS = ("password", "privateKey", "passphrase", "token", "apiKey")
+SECRET_FIELDS = (
+    "password", "privateKey", "passphrase", "token", "apiKey", "pgpPrivateKey", "pgpPassphrase"
+)  # fmt: skip
 MASK = "********"
 DEFAULT_SCHEDULE = "0 19 * * *"
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
@@ -90,6 +92,18 @@ class ConnectorConfig(_Wire):
     headers: dict[str, str] | None = None
     query_params: dict[str, str] | None = None
     response_format: Literal["csv", "json", "xml"] | None = None
+    records_path: str | None = Field(default=None, max_length=200)
+    record_tag: str | None = Field(default=None, max_length=100)
+    pagination: Literal["none", "link", "cursor"] | None = None
+    cursor_field: str | None = Field(default=None, max_length=200)
+    cursor_param: str | None = Field(default=None, max_length=100)
+    checksum_header: str | None = Field(default=None, max_length=100)
+    sidecar_url: str | None = Field(default=None, max_length=2000)
+    max_pages: int | None = Field(default=None, ge=1, le=100_000)
+    #: PGP: our private key (and its passphrase) to decrypt, the bank's public key to verify.
+    pgp_private_key: str | None = None
+    pgp_passphrase: str | None = None
+    pgp_public_key: str | None = None
     #: A CUSTOM connector's file layout (see docs/layouts.md), checked by ``layout_from_dict``.
     layout: dict[str, Any] | None = None
 
@@ -158,11 +172,33 @@ def validate_definition(
         errors += validate_retry(config["retry"])
     if config.get("layout") is not None:
         errors += _layout_errors(config["layout"])
+    _validate_pgp(config, secrets, bad)
     if ctype is ConnectorType.SFTP:
         _validate_sftp(config, secrets, bad)
     else:
         _validate_api(config, secrets, bad)
     return errors
+
+
+_API_ONLY = (
+    "baseUrl", "endpoint", "authType", "token", "apiKey", "apiKeyHeader", "headers",
+    "queryParams", "responseFormat", "recordsPath", "recordTag", "pagination", "cursorField",
+    "cursorParam", "checksumHeader", "sidecarUrl", "maxPages",
+)  # fmt: skip
+
+
+def _validate_pgp(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:
+    """PGP keys must be ASCII-armoured blocks of the right kind."""
+    private = secrets.get("pgpPrivateKey")
+    if private is not None and "BEGIN PGP PRIVATE KEY BLOCK" not in private:
+        bad("pgpPrivateKey", "must be an ASCII-armoured PGP private key block")
+    if "pgpPassphrase" in secrets and private is None:
+        bad("pgpPassphrase", "only applies together with pgpPrivateKey")
+    public = config.get("pgpPublicKey")
+    if public is not None and "BEGIN PGP PUBLIC KEY BLOCK" not in str(public):
+        bad("pgpPublicKey", "must be the bank's ASCII-armoured PGP public key block")
+    if public is not None and private is None:
+        bad("pgpPublicKey", "verifying signatures needs pgpPrivateKey to decrypt the file too")
 
 
 def _layout_errors(raw: Any) -> list[FieldError]:
@@ -210,7 +246,7 @@ def _validate_sftp(config: dict[str, Any], secrets: dict[str, str], bad: Any) ->
     fingerprint = config.get("hostKeyFingerprint")
     if fingerprint and not _FINGERPRINT.fullmatch(str(fingerprint)):
         bad("hostKeyFingerprint", "must be an OpenSSH SHA-256 fingerprint like 'SHA256:<43 chars>'")
-    for field in ("baseUrl", "endpoint", "authType", "token", "apiKey", "responseFormat"):
+    for field in _API_ONLY:
         if config.get(field) is not None or field in secrets:
             bad(field, "applies to API connectors only")
 
@@ -231,7 +267,18 @@ def _validate_api(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> 
             bad(field, f"is required when authType is {auth!r}")
     if auth == "basic" and not config.get("username"):
         bad("username", "is required when authType is 'basic'")
-    for field in ("host", "remotePath", "privateKey", "hostKeyFingerprint"):
+    if config.get("pagination") == "cursor" and not config.get("cursorField"):
+        bad("cursorField", "is required when pagination is 'cursor'")
+    sidecar = config.get("sidecarUrl")
+    if sidecar is not None and not re.match(r"^(/|https?://)", str(sidecar)):
+        bad("sidecarUrl", "must be a path starting with '/' or an http(s) URL")
+    if config.get("checksumHeader") is not None and not re.fullmatch(
+        r"[A-Za-z0-9-]{1,100}", str(config["checksumHeader"])
+    ):
+        bad("checksumHeader", "must be an HTTP header name such as 'X-Checksum-SHA256'")
+    # An API response is one CSV/JSON/XML body, never an encrypted file to unpack.
+    sftp_only = ("host", "remotePath", "privateKey", "hostKeyFingerprint", "pgpPublicKey")
+    for field in (*sftp_only, "pgpPrivateKey", "pgpPassphrase"):
         if config.get(field) is not None or field in secrets:
             bad(field, "applies to SFTP connectors only")
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun, IdempotencyKey
 from bankfeeds.adapters.keys import private_key_problem
+from bankfeeds.adapters.ssrf import UnsafeTarget, resolve_safe
 from bankfeeds.domain.connectors import (
     MASK,
     SECRET_FIELDS,
@@ -28,7 +29,7 @@ from bankfeeds.domain.connectors import (
     validate_definition,
 )
 from bankfeeds.domain.ids import parse_id, public_id
-from bankfeeds.errors import Conflict, FieldError, NotFound, ValidationFailed
+from bankfeeds.errors import BankfeedsError, Conflict, FieldError, NotFound, ValidationFailed
 from bankfeeds.services import audit
 from bankfeeds.services.connector_views import connector_view
 from bankfeeds.services.context import AppContext
@@ -88,6 +89,25 @@ async def _name_conflict(ctx: AppContext, name: str) -> Conflict:
     return Conflict(f"A connector named {name!r} already exists{where}.")
 
 
+async def _check_target(ctx: AppContext, ctype: ConnectorType, config: dict[str, Any]) -> None:
+    """Refuse an API connector aimed at a private, loopback or metadata address (SSRF)."""
+    if ctype is not ConnectorType.API:
+        return
+    urls = {"baseUrl": str(config["baseUrl"])}
+    if str(config.get("sidecarUrl", "")).startswith(("http://", "https://")):
+        urls["sidecarUrl"] = str(config["sidecarUrl"])
+    errors = []
+    for field, url in urls.items():
+        try:
+            await resolve_safe(url, ctx.settings.api_allow_hosts)
+        except UnsafeTarget as exc:
+            errors.append(FieldError(f"config.{field}", exc.message))
+        except BankfeedsError:
+            pass  # a name that does not resolve from here yet is checked again at every fetch
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+
 async def create(
     *, ctx: AppContext, body: ConnectorCreate, actor: str, idempotency_key: str | None
 ) -> tuple[dict[str, Any], bool]:
@@ -95,6 +115,7 @@ async def create(
     config, secrets = _checked(
         ctx, body.type, body.provider, body.config.model_dump(by_alias=True, exclude_none=True)
     )
+    await _check_target(ctx, body.type, config)
     body_hash = hashlib.sha256(
         json.dumps(body.model_dump(mode="json", by_alias=True), sort_keys=True).encode()
     ).hexdigest()
@@ -211,6 +232,7 @@ async def update(
             raw = _merge({**row.config, **old_secrets}, body.config or {})
             parsed = parse_config(raw).model_dump(by_alias=True, exclude_none=True)
             config, secrets = _checked(ctx, ConnectorType(row.type), provider, parsed)
+            await _check_target(ctx, ConnectorType(row.type), config)
             row.provider = provider.value
             row.name = body.name if body.name is not None else row.name
             row.status = body.status.value if body.status is not None else row.status

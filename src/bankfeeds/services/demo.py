@@ -1,4 +1,5 @@
-"""The demo's setup: sample files in the sandbox and one pinned connector per sample provider."""
+"""The demo's setup: sample files in the sandbox, one pinned SFTP connector per sample provider,
+and one API connector reading a provider's files from the sandbox bank API."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from bankfeeds.services import connectors
 from bankfeeds.services.context import AppContext
 
 DEMO_PROVIDERS = ("AXIS", "BOB", "HDFC", "ICICI", "PG")
+#: The provider whose files the demo fetches over HTTP from the sandbox bank API, not over SFTP.
+DEMO_API_PROVIDER = "ICICI"
+DEMO_BANK_TOKEN = "demo-bank-token"  # noqa: S105 - the sandbox bank's published demo credential
 DEMO_DAYS = 3
 
 
@@ -45,20 +49,28 @@ def seed_missing_days(upload: Path, today: date, days: int = DEMO_DAYS) -> list[
     return made
 
 
+async def _existing(ctx: AppContext, name: str) -> str | None:
+    """The id of the live connector called ``name``, if there is one."""
+    async with ctx.sessions() as session:
+        found = await session.scalar(
+            select(Connector.id).where(Connector.name == name, Connector.deleted_at.is_(None))
+        )
+    return None if found is None else public_id("connector", found)
+
+
 async def ensure_demo_connectors(
-    *, ctx: AppContext, host: str, port: int, fingerprint: str
+    *, ctx: AppContext, host: str, port: int, fingerprint: str, bank_api_url: str
 ) -> list[str]:
     """Create the demo connectors that do not exist yet (by name); return all their ids."""
     ids = []
     for provider in DEMO_PROVIDERS:
+        if provider == DEMO_API_PROVIDER:
+            ids.append(await _ensure_api_connector(ctx, provider, bank_api_url))
+            continue
         # The AXIS one is the specification's own connector, so its curl calls work on conn_1.
         name = "PG transactions SFTP" if provider == "PG" else f"{provider} Bank SFTP"
-        async with ctx.sessions() as session:
-            existing = await session.scalar(
-                select(Connector.id).where(Connector.name == name, Connector.deleted_at.is_(None))
-            )
-        if existing is not None:
-            ids.append(public_id("connector", existing))
+        if (existing := await _existing(ctx, name)) is not None:
+            ids.append(existing)
             continue
         body: dict[str, Any] = {
             "name": name,
@@ -83,3 +95,29 @@ async def ensure_demo_connectors(
         )
         ids.append(str(view["id"]))
     return ids
+
+
+async def _ensure_api_connector(ctx: AppContext, provider: str, base_url: str) -> str:
+    """The demo's API connector: the provider's daily file, with the bank's ``Digest``."""
+    name = f"{provider} Bank API"
+    if (existing := await _existing(ctx, name)) is not None:
+        return existing
+    body = {
+        "name": name,
+        "type": "API",
+        "provider": provider,
+        "config": {
+            "baseUrl": base_url,
+            "endpoint": "/v1/settlements.csv",
+            "queryParams": {"date": "{cycleDate:%Y-%m-%d}"},
+            "authType": "bearer",
+            "token": DEMO_BANK_TOKEN,
+            "responseFormat": "csv",
+            "schedule": "0 19 * * *",
+            "timezone": ctx.settings.scheduler_timezone,
+        },
+    }
+    view, _ = await connectors.create(
+        ctx=ctx, body=ConnectorCreate.model_validate(body), actor="demo", idempotency_key=None
+    )
+    return str(view["id"])

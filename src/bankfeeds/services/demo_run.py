@@ -11,10 +11,13 @@ import uvicorn
 
 from bankfeeds.api.app import create_app
 from bankfeeds.config import Settings
+from bankfeeds.sandbox.bank_api import run_bank_api
 from bankfeeds.sandbox.server import start_sandbox
 from bankfeeds.services import operations, recon_queries, tokens
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.demo import (
+    DEMO_API_PROVIDER,
+    DEMO_BANK_TOKEN,
     DEMO_DAYS,
     DEMO_PROVIDERS,
     ensure_demo_connectors,
@@ -28,6 +31,7 @@ async def run_demo(
     *,
     port: int,
     sandbox_port: int,
+    bank_api_port: int,
     say: Callable[[str], None],
     token_out: Callable[[str], None],
 ) -> None:
@@ -40,17 +44,30 @@ async def run_demo(
         port=sandbox_port,
         users={settings.sftp_user: settings.sftp_pass.get_secret_value()},
     )
+    bank_api = await asyncio.to_thread(
+        run_bank_api, root / "upload", DEMO_BANK_TOKEN, bank_api_port, provider=DEMO_API_PROVIDER
+    )
+    # The demo's bank API is on loopback over plain http, which API connectors refuse unless
+    # the host is allowlisted.
+    settings = settings.model_copy(
+        update={"api_allow_hosts": settings.api_allow_hosts | {"127.0.0.1"}}
+    )
     ctx = AppContext.build(settings)
     try:
         today = ctx.clock().astimezone(ZoneInfo(settings.scheduler_timezone)).date()
         seeded = await asyncio.to_thread(seed_missing_days, root / "upload", today)
         ids = await ensure_demo_connectors(
-            ctx=ctx, host=sandbox.host, port=sandbox.port, fingerprint=sandbox.fingerprint
+            ctx=ctx,
+            host=sandbox.host,
+            port=sandbox.port,
+            fingerprint=sandbox.fingerprint,
+            bank_api_url=bank_api.url,
         )
         name = f"demo-admin-{ctx.clock():%Y%m%d%H%M%S}"
         _, token = await tokens.create_token(ctx=ctx, name=name, role="admin", actor="demo")
         token_out(token)
         say(f"sandbox SFTP on 127.0.0.1:{sandbox.port} (host key {sandbox.fingerprint})")
+        say(f"sandbox bank API on {bank_api.url} ({DEMO_API_PROVIDER} files, bearer token)")
         say(f"seeded {len(seeded)} new day(s) of sample files; connectors: {', '.join(ids)}")
         say(f"bankfeeds demo: open http://127.0.0.1:{port}/ui and log in with the token above")
         say(f"API docs at http://127.0.0.1:{port}/docs")
@@ -82,6 +99,7 @@ async def run_demo(
     finally:
         await ctx.close()
         await sandbox.close()
+        await asyncio.to_thread(bank_api.stop)
 
 
 async def _report_recon(ctx: AppContext, days: int, say: Callable[[str], None]) -> None:

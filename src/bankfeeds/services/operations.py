@@ -10,12 +10,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from bankfeeds.adapters.db.models import Connector
+from bankfeeds.adapters.http_errors import ApiRefused
+from bankfeeds.adapters.http_source import HttpParams, check_reachable
 from bankfeeds.adapters.sftp import open_sftp
 from bankfeeds.domain.ids import public_id
 from bankfeeds.domain.patterns import matches
 from bankfeeds.domain.schedule import cycle_date_for
 from bankfeeds.errors import (
     AuthenticationFailed,
+    BankfeedsError,
     FieldError,
     HostKeyError,
     SourceError,
@@ -47,10 +50,8 @@ def target_cycle_date(connector: Connector, ctx: AppContext) -> date:
 async def test_connection(*, ctx: AppContext, connector_id: str) -> dict[str, Any]:
     """Connect, log in, list; report what was found for the target cycle date."""
     connector = await _connector(ctx, connector_id)
-    if connector.type != "SFTP":
-        raise ValidationFailed(
-            errors=[FieldError("type", "only SFTP connectors can be tested yet")]
-        )
+    if connector.type == "API":
+        return await _test_api(ctx, connector)
     config, cycle = connector.config, target_cycle_date(connector, ctx)
     details: dict[str, Any] = {
         "connected": False,
@@ -91,6 +92,38 @@ async def test_connection(*, ctx: AppContext, connector_id: str) -> dict[str, An
         "message": message,
         "cycleDate": cycle.isoformat(),
         "filesFound": found,
+        "details": details,
+    }
+
+
+async def _test_api(ctx: AppContext, connector: Connector) -> dict[str, Any]:
+    """Check the API's address is safe and ask it for the target cycle date's file."""
+    cycle = target_cycle_date(connector, ctx)
+    details: dict[str, Any] = {"connected": False, "authenticated": False, "latencyMs": None}
+    started = time.monotonic()
+    try:
+        params = HttpParams.from_config(
+            connector.config,
+            ctx.secrets.decrypt(connector.secrets),
+            allow_hosts=ctx.settings.api_allow_hosts,
+            max_bytes=ctx.settings.api_max_bytes,
+        )
+        message = await check_reachable(params, today=cycle + timedelta(days=1))
+    except ApiRefused as exc:
+        # The server answered: reachable; 401/403 mean the credentials are wrong.
+        details["connected"] = True
+        details["authenticated"] = exc.http_status not in (401, 403)
+        return {"success": False, "message": exc.message, "filesFound": [], "details": details}
+    except BankfeedsError as exc:
+        return {"success": False, "message": exc.message, "filesFound": [], "details": details}
+    details.update(
+        connected=True, authenticated=True, latencyMs=round((time.monotonic() - started) * 1000)
+    )
+    return {
+        "success": True,
+        "message": message,
+        "cycleDate": cycle.isoformat(),
+        "filesFound": [],
         "details": details,
     }
 

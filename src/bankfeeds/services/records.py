@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from sqlalchemy import insert, select, update
@@ -57,7 +57,7 @@ async def record_passed(ctx: AppContext, run_pk: int, passed: Sequence[Passed]) 
             await conn.execute(insert(RunFile), rows[start : start + 1000])
 
 
-async def _remember(
+async def remember(
     session: AsyncSession,
     ctx: AppContext,
     connector_pk: int,
@@ -86,7 +86,7 @@ async def _remember(
         pass  # a forced re-download of a file we already remember
 
 
-def _run_file(
+def run_file(
     run_pk: int,
     file_pk: int | None,
     c: Candidate,
@@ -108,7 +108,7 @@ def _run_file(
     )
 
 
-def _file_row(
+def file_row(
     run: ConnectorRun,
     connector: Connector,
     c: Candidate,
@@ -137,6 +137,23 @@ def _file_row(
     )
 
 
+async def prior_version(
+    session: AsyncSession, connector_pk: int, name: str, cycle_date: date
+) -> IngestedFile | None:
+    """The newest kept version of a file name on a cycle date, if there is one."""
+    return await session.scalar(
+        select(IngestedFile)
+        .where(
+            IngestedFile.connector_id == connector_pk,
+            IngestedFile.remote_name == name,
+            IngestedFile.cycle_date == cycle_date,
+            IngestedFile.status != "QUARANTINED",
+        )
+        .order_by(IngestedFile.version.desc())
+        .limit(1)
+    )
+
+
 async def record_verified(
     ctx: AppContext,
     run: ConnectorRun,
@@ -145,25 +162,21 @@ async def record_verified(
     staged: Path,
     result: DownloadResult,
     expected: str | None,
+    *,
+    listed: bool = True,
 ) -> str:
-    """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED."""
+    """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED.
+
+    ``listed`` says the file came from a directory listing, whose (path, size, mtime) is
+    remembered so the next run skips it without a download; an API response has no listing.
+    """
     stored = await ctx.store.put_file(staged, result.sha256, hashed=True)  # durable first
     checkpoint("after-put")
     now = ctx.clock()
     try:
         async with ctx.sessions.begin() as session:
-            prior = await session.scalar(
-                select(IngestedFile)
-                .where(
-                    IngestedFile.connector_id == connector.id,
-                    IngestedFile.remote_name == c.name,
-                    IngestedFile.cycle_date == run.cycle_date,
-                    IngestedFile.status != "QUARANTINED",
-                )
-                .order_by(IngestedFile.version.desc())
-                .limit(1)
-            )
-            row = _file_row(run, connector, c, result, stored.key, "DOWNLOADED", now)
+            prior = await prior_version(session, connector.id, c.name, run.cycle_date)
+            row = file_row(run, connector, c, result, stored.key, "DOWNLOADED", now)
             row.expected_sha256 = expected
             row.version = (prior.version + 1) if prior else 1
             row.supersedes_id = prior.id if prior else None
@@ -177,13 +190,14 @@ async def record_verified(
             )
             outcome = "NEW_VERSION" if prior else "DOWNLOADED"
             message = f"new version {row.version} of {c.name}" if prior else None
-            session.add(_run_file(run.id, row.id, c, result, outcome, message, now))
-            await _remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
+            session.add(run_file(run.id, row.id, c, result, outcome, message, now))
+            if listed:
+                await remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
         checkpoint("after-commit")
         await normalise_stored(ctx, row.id)  # after the commit: the row is DOWNLOADED for good
         return outcome
     except _Duplicate:
-        return await _duplicate(ctx, run, connector, c, result, stored.key)
+        return await _duplicate(ctx, run, connector, c, result, stored.key, listed)
 
 
 async def _duplicate(
@@ -193,6 +207,7 @@ async def _duplicate(
     c: Candidate,
     result: DownloadResult,
     object_key: str,
+    listed: bool,
 ) -> str:
     """The same bytes are already ingested: skip, or promote an earlier quarantined copy."""
     now = ctx.clock()
@@ -223,8 +238,9 @@ async def _duplicate(
             await resolve_missing(
                 session, connector_pk=connector.id, cycle_date=existing.cycle_date, now=now
             )
-        session.add(_run_file(run.id, existing.id, c, result, outcome, message, now))
-        await _remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
+        session.add(run_file(run.id, existing.id, c, result, outcome, message, now))
+        if listed:
+            await remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
     if outcome == "SKIPPED":
         return outcome
     await normalise_stored(ctx, existing.id)
@@ -247,7 +263,7 @@ async def record_quarantine(
         file_pk: int | None = None
         try:
             async with session.begin_nested():
-                row = _file_row(run, connector, c, result, key, "QUARANTINED", now)
+                row = file_row(run, connector, c, result, key, "QUARANTINED", now)
                 row.error_message = problem.message
                 session.add(row)
                 await session.flush()
@@ -259,7 +275,7 @@ async def record_quarantine(
                     IngestedFile.sha256 == result.sha256,
                 )
             )
-        session.add(_run_file(run.id, file_pk, c, result, "QUARANTINED", problem.message, now))
+        session.add(run_file(run.id, file_pk, c, result, "QUARANTINED", problem.message, now))
         await open_exception(
             session,
             ctx,

@@ -154,6 +154,8 @@ class IngestedFile(Base):
     status: Mapped[str] = mapped_column(String(12))
     version: Mapped[int] = mapped_column(Integer, default=1)
     supersedes_id: Mapped[int | None] = mapped_column(ForeignKey("recon_ingested_file.id"))
+    #: The delivery this file was unpacked from (PGP plaintext, gzip or zip member), if any.
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("recon_ingested_file.id"))
     row_count: Mapped[int | None] = mapped_column(Integer)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     normalized_key: Mapped[str | None] = mapped_column(String(300))
@@ -166,6 +168,7 @@ class IngestedFile(Base):
         Index("ix_recon_ingested_file_connector_cycle", "connector_id", "cycle_date"),
         Index("ix_recon_ingested_file_listing", "connector_id", "remote_name", "remote_size"),
         Index("ix_recon_ingested_file_provider_cycle", "provider", "cycle_date"),
+        Index("ix_recon_ingested_file_parent", "parent_id"),
     )
 
 

@@ -1,0 +1,183 @@
+"""API connectors end to end: a real bank API on loopback, through the same pipeline as SFTP."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from tests.support.http_bank import create_test_bank
+from tests.support.server import serve
+
+from bankfeeds.adapters.db.models import IngestedFile, ReconException
+from bankfeeds.config import Settings
+from bankfeeds.domain.connectors import ConnectorCreate
+from bankfeeds.domain.ids import public_id
+from bankfeeds.errors import ValidationFailed
+from bankfeeds.sandbox.bank_api import RunningBankApi, run_bank_api
+from bankfeeds.services import connectors, ingest, run_views, runs
+from bankfeeds.services.context import AppContext
+
+DAY = date(2025, 1, 10)
+SAMPLE = Path(__file__).parents[2] / "fixtures" / "AXIS_RECON_20250110.csv"
+TOKEN = "demo-bank-token"
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The suite's settings, with the loopback bank allowlisted as the demo does."""
+    return settings.model_copy(update={"api_allow_hosts": frozenset({"127.0.0.1"})})
+
+
+@pytest.fixture(scope="module")
+def bank_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBankApi]:
+    """The sandbox bank API serving the specification's AXIS sample."""
+    root = tmp_path_factory.mktemp("bank")
+    shutil.copy(SAMPLE, root / SAMPLE.name)
+    api = run_bank_api(root, TOKEN, provider="AXIS", page_size=4)  # three pages
+    yield api
+    api.stop()
+
+
+async def create(ctx: AppContext, base_url: str, **config: Any) -> str:
+    """Create an AXIS API connector; returns its id."""
+    body = ConnectorCreate.model_validate(
+        {
+            "name": f"AXIS API {len(config)} {hashlib.sha1(repr(config).encode()).hexdigest()[:6]}",
+            "type": "API",
+            "provider": "AXIS",
+            "config": {"baseUrl": base_url, "readTimeout": 10, **config},
+        }
+    )
+    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    return str(view["id"])
+
+
+async def run_once(ctx: AppContext, connector_id: str) -> dict[str, Any]:
+    """Start and execute one run for DAY; return its view."""
+    run = await runs.start_run(
+        ctx=ctx,
+        connector_id=connector_id,
+        cycle_date=DAY,
+        trigger="MANUAL",
+        force=False,
+        actor="test",
+        worker_id="w",
+    )
+    await ingest.execute(ctx, run.id, "w")
+    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
+
+
+async def rows(ctx: AppContext) -> list[IngestedFile]:
+    """Every file row."""
+    async with ctx.sessions() as session:
+        return list((await session.scalars(select(IngestedFile).order_by(IngestedFile.id))).all())
+
+
+JSON_FEED = {
+    "endpoint": "/v1/settlements",
+    "authType": "bearer",
+    "token": TOKEN,
+    "queryParams": {"date": "{cycleDate}"},
+    "responseFormat": "json",
+    "pagination": "cursor",
+    "recordsPath": "data",
+    "cursorField": "next",
+}
+
+
+async def test_paginated_json_feed_is_stored_normalised_and_not_stored_twice(
+    ctx: AppContext, bank_api: RunningBankApi
+) -> None:
+    cid = await create(ctx, bank_api.url, **JSON_FEED)
+    first = await run_once(ctx, cid)
+    assert first["status"] == "SUCCESS", first
+    assert (first["filesDownloaded"], first["filesSkipped"]) == (1, 0)
+    [row] = await rows(ctx)
+    assert row.status == "NORMALIZED", row.error_message
+    assert row.row_count == len(SAMPLE.read_text().splitlines()) - 1  # every record, all pages
+    stored = await ctx.store.read_bytes(str(row.object_key))
+    assert hashlib.sha256(stored).hexdigest() == row.sha256
+
+    again = await run_once(ctx, cid)
+    assert again["status"] == "SUCCESS", again
+    assert (again["filesDownloaded"], again["filesSkipped"]) == (0, 1)
+    assert len(await rows(ctx)) == 1
+
+
+async def test_csv_with_digest_records_the_banks_checksum(
+    ctx: AppContext, bank_api: RunningBankApi
+) -> None:
+    cid = await create(
+        ctx,
+        bank_api.url,
+        endpoint="/v1/settlements.csv",
+        authType="bearer",
+        token=TOKEN,
+        queryParams={"date": "{cycleDate}"},
+    )
+    run = await run_once(ctx, cid)
+    assert run["status"] == "SUCCESS", run
+    [row] = await rows(ctx)
+    assert row.sha256 == hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    assert row.expected_sha256 == row.sha256
+
+
+async def test_wrong_token_fails_with_the_servers_words_and_no_retry(
+    ctx: AppContext, bank_api: RunningBankApi
+) -> None:
+    cid = await create(ctx, bank_api.url, **{**JSON_FEED, "token": "wrong"})
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED"
+    assert run["errorCode"] == "api-refused"
+    assert "401" in run["error"]
+    assert await rows(ctx) == []
+
+
+async def test_checksum_mismatch_quarantines_and_opens_an_exception(ctx: AppContext) -> None:
+    with serve(create_test_bank()) as url:
+        cid = await create(ctx, url, endpoint="/csv", queryParams={"wrong": "1"})
+        run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED", run
+    assert run["filesQuarantined"] == 1
+    [row] = await rows(ctx)
+    assert row.status == "QUARANTINED"
+    async with ctx.sessions() as session:
+        kinds = (await session.scalars(select(ReconException.kind))).all()
+    assert "CHECKSUM_MISMATCH" in kinds
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1",
+        "https://[::1]",
+        "http://169.254.169.254/latest/meta-data",
+        "https://0x7f000001",
+        "https://localhost",
+        "http://bank.example",
+    ],
+)
+async def test_unsafe_base_url_is_refused_at_save(ctx: AppContext, url: str) -> None:
+    strict = ctx.settings.model_copy(update={"api_allow_hosts": frozenset()})
+    ctx.settings = strict
+    with pytest.raises(ValidationFailed) as caught:
+        await create(ctx, url, endpoint="/x")
+    assert [e.field for e in caught.value.errors] == ["config.baseUrl"]
+
+
+async def test_allowlist_removed_later_is_enforced_at_fetch(
+    ctx: AppContext, bank_api: RunningBankApi
+) -> None:
+    cid = await create(ctx, bank_api.url, **JSON_FEED)
+    ctx.settings = ctx.settings.model_copy(update={"api_allow_hosts": frozenset()})
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED"
+    assert run["errorCode"] == "unsafe-target"
+    async with ctx.sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(IngestedFile)) == 0
