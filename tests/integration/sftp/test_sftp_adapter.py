@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.support.proxy import ChokingProxy
+from tests.support.faultproxy import FaultProxy, Faults
 from tests.support.sshd import KEY_USER, PASSWORD, PASSWORD_USER, Sshd, free_port
 from tests.support.targets import Target
 
@@ -183,18 +183,18 @@ async def test_unreachable_port(target: Target) -> None:
 async def test_connection_dropped_mid_transfer(target: Target, tmp_path: Path) -> None:
     remote = target.put("big.csv", os.urandom(12 * MiB))
     staging = staging_dir(tmp_path)
-    async with ChokingProxy(target.port, limit=2 * MiB, mode="drop") as proxy:
+    async with FaultProxy(target.port, down=Faults(cut_after=2 * MiB)) as proxy:
         with pytest.raises(TransferFailed):
             async with open_sftp(target.params(port=proxy.port)) as src:
                 await src.download(remote, staging / "staged")
-    assert proxy.choked.is_set()
+    assert [t.kind for t in proxy.trips] == ["cut"]
     assert names_in(staging) == []
 
 
 async def test_stalled_server_times_out(target: Target, tmp_path: Path) -> None:
     remote = target.put("big.csv", os.urandom(12 * MiB))
     staging = staging_dir(tmp_path)
-    async with ChokingProxy(target.port, limit=2 * MiB, mode="stall") as proxy:
+    async with FaultProxy(target.port, down=Faults(stall_after=2 * MiB)) as proxy:
         params = target.params(port=proxy.port, read_timeout=1.0)
         # A generous guard so a regression fails instead of hanging; no timing is asserted.
         async with asyncio.timeout(60):
