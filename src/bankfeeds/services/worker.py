@@ -23,6 +23,7 @@ from bankfeeds.services import (
     recon,
     recon_run,
     runs,
+    staging,
 )
 from bankfeeds.services.alerts import AlertDispatcher
 from bankfeeds.services.context import AppContext
@@ -112,6 +113,7 @@ class Worker:
                 await expectations.check(ctx=self.ctx, now=self.ctx.clock())
                 await health_watch.record_transitions(ctx=self.ctx, now=self.ctx.clock())
                 await normalise_files.sweep_stranded(self.ctx)
+                await staging.sweep(self.ctx)
         free = self.concurrency - len(self._tasks)
         if free > 0:
             for run_pk in await runs.claim_batch(
