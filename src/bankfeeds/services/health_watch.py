@@ -50,7 +50,7 @@ async def record_transitions(*, ctx: AppContext, now: datetime) -> int:
                     key=f"{cid}:{now.isoformat()}",
                     payload={
                         "connectorId": cid,
-                        "name": row.name,
+                        "connectorName": row.name,
                         "provider": row.provider,
                         "from": row.health_status,
                         "to": current,

@@ -12,7 +12,7 @@ from tests.integration.scheduling.helpers import add_connector
 
 from bankfeeds.adapters.db.models import AlertEvent, Connector, ConnectorRun
 from bankfeeds.config import Settings
-from bankfeeds.domain.alerts import Webhook
+from bankfeeds.domain.alerts import Webhook, summary
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.health_watch import record_transitions
 
@@ -68,3 +68,7 @@ async def test_critical_and_recovery_are_alerted_once_each(alerting: AppContext)
         stored = await session.scalar(select(Connector.health_status).where(Connector.id == pk))
     assert stored in {"HEALTHY", "WARNING"}
     assert await _alerts(ctx) == ["HEALTH_CRITICAL", "HEALTH_RECOVERED"]
+    async with ctx.sessions() as session:
+        payload = await session.scalar(select(AlertEvent.payload).order_by(AlertEvent.id).limit(1))
+    assert payload is not None
+    assert "connector watched (conn_" in summary("HEALTH_CRITICAL", payload)
