@@ -35,6 +35,11 @@ async def resolve(*, ctx: AppContext, exception_id: str, note: str, actor: str) 
         resolution = {"note": note, "by": actor, "at": now.isoformat()}
         row.data = {**(row.data or {}), "resolution": resolution}
         row.state, row.resolved_at = "RESOLVED", now
+        # The key keeps one exception open per subject; once resolved, the same failure happening
+        # again must open a new one and alert again. Bytes refused for their checksum stay one
+        # exception: the same bytes will fail the same way until the bank sends others.
+        if row.kind != "CHECKSUM_MISMATCH":
+            row.dedupe_key = None
         row.owner = row.owner or actor
         audit.record(
             session,
