@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from bankfeeds import __version__
 from bankfeeds.api import problems
+from bankfeeds.api.headers import SecurityHeaders
 from bankfeeds.api.routes import admin, connectors, metrics, system
 from bankfeeds.api.routes import recon as recon_routes
 from bankfeeds.api.routes import runs as run_routes
@@ -59,4 +60,5 @@ def create_app(
     app.include_router(admin.router)
     web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost, so even the body limit's 413 has them
     return app

@@ -17,14 +17,14 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.adapters.http_source import HttpParams, open_http
 from bankfeeds.adapters.sftp import DownloadResult, SftpSource, open_sftp
 from bankfeeds.domain.checksum import parse_sidecar
-from bankfeeds.errors import BankfeedsError, ChecksumMismatch
+from bankfeeds.errors import BankfeedsError, ChecksumMismatch, HostKeyError
 from bankfeeds.services import runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed, discover, split_known
 from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.records import record_passed, record_quarantine, record_verified
 from bankfeeds.services.records_unpacked import record_unpacked
-from bankfeeds.services.sources import pin_if_new, sftp_params
+from bankfeeds.services.sources import pin_if_new, record_host_key_refusal, sftp_params
 from bankfeeds.services.unpack import Layer, UnpackRules, needs_unpacking, rules_for, unpack
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,11 @@ async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
             assert run is not None
             connector = await session.get(Connector, run.connector_id)
             assert connector is not None
-        await _ingest(ctx, run, connector, staging, tally)
+        try:
+            await _ingest(ctx, run, connector, staging, tally)
+        except HostKeyError as exc:
+            await record_host_key_refusal(ctx, connector, exc)
+            raise
         status = tally.outcome()
         await finish(status, tally.error_code(), tally.summary(), tally.retryable())
     except BankfeedsError as exc:

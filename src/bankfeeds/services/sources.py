@@ -9,6 +9,7 @@ from sqlalchemy import update
 from bankfeeds.adapters.db.models import Connector
 from bankfeeds.adapters.sftp import SftpParams, SftpSource
 from bankfeeds.domain.ids import public_id
+from bankfeeds.errors import HostKeyError
 from bankfeeds.services import audit
 from bankfeeds.services.context import AppContext
 
@@ -68,3 +69,22 @@ async def pin_if_new(ctx: AppContext, connector: Connector, source: SftpSource) 
                 now=now,
             )
     connector.host_key_fingerprint = fingerprint
+
+
+async def record_host_key_refusal(ctx: AppContext, connector: Connector, exc: HostKeyError) -> None:
+    """Write a refused host key (unknown under strict, or changed) to the audit log."""
+    async with ctx.sessions.begin() as session:
+        audit.record(
+            session,
+            actor="system",
+            action="connector.host-key-refused",
+            target_type="connector",
+            target_id=public_id("connector", connector.id),
+            diff={
+                "code": exc.code,
+                "policy": connector.host_key_policy,
+                "pinned": connector.host_key_fingerprint,
+                "presented": exc.fingerprint,
+            },
+            now=ctx.clock(),
+        )

@@ -6,6 +6,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from fastapi import Request, Response
 
@@ -29,6 +30,26 @@ class CsrfRefused(Forbidden):
     """The form's CSRF token is missing or wrong; reload the page and try again."""
 
     code = "csrf-refused"
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser says the request came from one of our own pages.
+
+    Browsers send ``Origin`` on every POST; it must name this host (``null``, sent from sandboxed
+    frames and some redirects, never does). Without it, ``Sec-Fetch-Site`` must not say another
+    site. A client that sends neither (curl, old browsers) still needs the CSRF token.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None:
+        host = request.headers.get("host", "").lower()
+        return bool(host) and urlsplit(origin.strip()).netloc.lower() == host
+    return request.headers.get("sec-fetch-site", "same-origin") in {"same-origin", "none"}
+
+
+def check_origin(request: Request) -> None:
+    """Refuse a change request sent from another site's page."""
+    if not same_origin(request):
+        raise CsrfRefused("The request came from another site's page; it was refused.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +104,10 @@ async def ui_user(request: Request) -> UiUser:
     if session is None:
         raise LoginRequired()
     who = await web_sessions.principal(ctx=ctx, session=session)
-    if request.method not in _SAFE and not tokens_match(
-        session.csrf, await _submitted_token(request)
-    ):
-        raise CsrfRefused()
+    if request.method not in _SAFE:
+        check_origin(request)
+        if not tokens_match(session.csrf, await _submitted_token(request)):
+            raise CsrfRefused()
     user = UiUser(who, session.csrf)
     request.state.ui_user = user
     return user
