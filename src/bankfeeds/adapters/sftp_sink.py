@@ -99,6 +99,7 @@ class HashingSink:
         """Write and hash blocks from ``take`` until told to finish or abort (a worker thread)."""
         digest = hashlib.sha256()
         size = 0
+        item: object = None
         try:
             with self._dest.open("wb") as out:
                 while (item := take()) is not _FINISH:
@@ -113,7 +114,10 @@ class HashingSink:
                 self._dest.unlink(missing_ok=True)
         except OSError as exc:
             self._failure = exc
-            self._drain(take)
+            # Failing on close (a full disk shows up there) means every block was taken already;
+            # waiting for more would hang the download for good.
+            if item is not _FINISH and item is not _ABORT:
+                self._drain(take)
             self._settle(None, exc)
             return
         self._settle((digest.hexdigest() if self._hashing else "", size), None)

@@ -21,6 +21,7 @@ import polars as pl
 from sqlalchemy import delete, insert, select, update
 
 from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException
+from bankfeeds.adapters.objectstore import storage_error
 from bankfeeds.domain.layouts import LAYOUTS, Layout, layout_from_dict
 from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise, write_parquet
 from bankfeeds.errors import BankfeedsError, ParseError
@@ -54,21 +55,28 @@ def layout_for(connector: Connector) -> tuple[Layout, Literal["PG", "BANK"]]:
     return LAYOUTS[connector.provider], "BANK"
 
 
-async def store_parquet(ctx: AppContext, df: pl.DataFrame) -> str:
+async def store_parquet(ctx: AppContext, df: pl.DataFrame, staging: Path | None = None) -> str:
     """Write ``df`` as Parquet into the object store, keyed by the Parquet's own SHA-256."""
-    staging = ctx.settings.data_dir / "staging"
+    staging = staging or ctx.settings.data_dir / "staging"
 
     def write() -> tuple[Path, str]:
         staging.mkdir(parents=True, exist_ok=True)
         path = Path(tempfile.mkdtemp(dir=staging, prefix="parquet-")) / "rows.parquet"
-        write_parquet(df, path)
+        try:
+            write_parquet(df, path)
+        except BaseException:
+            shutil.rmtree(path.parent, ignore_errors=True)
+            raise
         digest = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
         return path, digest.hexdigest()
 
-    path, sha = await asyncio.to_thread(write)
+    try:
+        path, sha = await asyncio.to_thread(write)
+    except OSError as exc:  # a full staging disk: the file is fine, the disk is not
+        raise storage_error(f"write Parquet rows under {staging}", exc) from exc
     try:
         stored = await ctx.store.put_file(path, sha, hashed=True)
     finally:
@@ -76,10 +84,22 @@ async def store_parquet(ctx: AppContext, df: pl.DataFrame) -> str:
     return stored.key
 
 
-async def normalise_stored(ctx: AppContext, file_pk: int) -> None:
-    """Normalise a DOWNLOADED file; never raises, so one bad file cannot spoil its run."""
+async def normalise_stored(ctx: AppContext, file_pk: int, staging: Path | None = None) -> None:
+    """Normalise a DOWNLOADED file; never raises, so one bad file cannot spoil its run.
+
+    ``staging`` is where scratch files go: a run passes its own directory, which a re-run of a
+    killed run removes.
+    """
     try:
-        normalized = await _normalise(ctx, file_pk)
+        normalized = await _normalise(ctx, file_pk, staging)
+    except BankfeedsError as exc:
+        if exc.retryable:
+            # The store is unavailable, not the file bad: stay DOWNLOADED for the stranded sweep.
+            log.warning("normalising postponed: %s", exc.message, extra={"file_id": file_pk})
+            return
+        log.exception("normalising failed", extra={"file_id": file_pk})
+        await _set_status(ctx, file_pk, "ERROR", "An unexpected error stopped normalisation.")
+        return
     except Exception:
         log.exception("normalising failed", extra={"file_id": file_pk})
         await _set_status(ctx, file_pk, "ERROR", "An unexpected error stopped normalisation.")
@@ -93,15 +113,15 @@ async def normalise_stored(ctx: AppContext, file_pk: int) -> None:
             log.exception("recon trigger failed", extra={"file_id": file_pk})
 
 
-async def _normalise(ctx: AppContext, file_pk: int) -> bool:
+async def _normalise(ctx: AppContext, file_pk: int, staging: Path | None = None) -> bool:
     async with ctx.sessions() as session:
         row = await session.get(IngestedFile, file_pk)
         connector = await session.get(Connector, row.connector_id) if row else None
     if row is None or connector is None or row.status != "DOWNLOADED" or not row.object_key:
         return False
+    data = await ctx.store.read_bytes(row.object_key)  # a store outage is not a bad file
     try:
         layout, side = layout_for(connector)
-        data = await ctx.store.read_bytes(row.object_key)
         result = await asyncio.to_thread(
             normalise,
             data,
@@ -117,7 +137,7 @@ async def _normalise(ctx: AppContext, file_pk: int) -> bool:
     if result.quarantined:
         await _finish(ctx, row, result, status="QUARANTINED", key=None)
         return False
-    key = await store_parquet(ctx, result.rows)
+    key = await store_parquet(ctx, result.rows, staging)
     await _finish(ctx, row, result, status="NORMALIZED", key=key)
     return True
 

@@ -194,7 +194,9 @@ async def record_verified(
             if listed:
                 await remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
         checkpoint("after-commit")
-        await normalise_stored(ctx, row.id)  # after the commit: the row is DOWNLOADED for good
+        # After the commit: the row is DOWNLOADED for good. Scratch files go in the run's staging
+        # directory, which a re-run of a killed run removes.
+        await normalise_stored(ctx, row.id, staged.parent)
         return outcome
     except _Duplicate:
         return await _duplicate(ctx, run, connector, c, result, stored.key, listed)

@@ -91,7 +91,7 @@ async def record_unpacked(
             await remember(session, ctx, connector.id, run.id, c, root.sha256, root_pk)
     checkpoint("after-commit")
     for file_pk in leaves:
-        await normalise_stored(ctx, file_pk)
+        await normalise_stored(ctx, file_pk, root.path.parent)
     return "DOWNLOADED"
 
 
