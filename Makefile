@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 4
 
-.PHONY: install lint format test test-fast demo serve bench clean connectors-up connectors-seed connectors-demo
+.PHONY: install lint format test test-fast test-faults demo serve bench clean connectors-up connectors-seed connectors-demo
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 
+# The fault-injection and attack scenarios alone (make test runs them too).
+test-faults: $(STAMP)
+	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) -m faults tests/faults
+
 test-fast: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) tests/unit
 
@@ -46,11 +50,14 @@ connectors-up: connectors-seed
 connectors-demo: $(STAMP)
 	$(BIN)/bankfeeds sandbox generate --date $$(date -d yesterday +%F)
 
-# Every benchmark prints its table and writes bench/results-*.md (needs root, sshd, PostgreSQL).
+# Every benchmark, one table: bench/results.md (needs root; the scheduler one needs PostgreSQL at
+# TEST_DATABASE_URL). Installs wrk and OpenSSH's sshd when missing. `make bench BENCH_ARGS=--quick`
+# is a smoke run.
 bench: $(STAMP)
-	$(BIN)/python bench/sftp.py
-	$(BIN)/python bench/scheduler.py
-	$(BIN)/python bench/recon.py
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	[ -x /usr/sbin/sshd ] || (apt-get update -qq && apt-get install -y -qq openssh-server)
+	mkdir -p /run/sshd
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -6,14 +6,16 @@ so a noisy neighbour on this shared machine slows both alike; figures are median
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,39 @@ class Row:
             self.verdict,
             f"±{self.ref.spread:.0%} / ±{self.ours.spread:.0%}",
         ]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A result with no reference to divide by: a count that must be exact, a bound that holds."""
+
+    workload: str
+    value: str
+    goal: str
+    ok: bool
+
+
+def write_json(
+    path: Path, rows: Sequence[Row], checks: Sequence[Check] = (), notes: Sequence[str] = ()
+) -> None:
+    """Save a benchmark's rows, checks and notes for ``bench/run_all.py`` to collect."""
+    doc: dict[str, Any] = {
+        "rows": [asdict(r) for r in rows],
+        "checks": [asdict(c) for c in checks],
+        "notes": list(notes),
+    }
+    path.write_text(json.dumps(doc, indent=1))
+
+
+def read_json(path: Path) -> tuple[list[Row], list[Check], list[str]]:
+    """What :func:`write_json` saved."""
+    doc = json.loads(path.read_text())
+    rows = [
+        Row(**{**r, "ref": Figure(tuple(r["ref"]["values"])),
+               "ours": Figure(tuple(r["ours"]["values"]))})
+        for r in doc["rows"]
+    ]  # fmt: skip
+    return rows, [Check(**c) for c in doc["checks"]], list(doc["notes"])
 
 
 def _num(value: float) -> str:

@@ -22,10 +22,12 @@ import time
 from datetime import date
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).parent))
-from common import Row, Samples, machine, markdown_table
+from bench.common import Check, Row, Samples, machine, markdown_table, write_json
 
 DAY = date(2025, 1, 10)
 #: Planted difference per row index modulo 250: 2 % of rows, six kinds.
@@ -34,6 +36,7 @@ PLANTS = {
     5: "FEE_MISMATCH", 6: "MATCHED_WITHIN_TOLERANCE",
 }  # fmt: skip
 PERIOD = 300
+RESULTS = Path(__file__).with_name("results-recon.md")
 
 
 def make_files(root: Path, rows: int) -> tuple[Path, Path]:
@@ -151,6 +154,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one round")
     parser.add_argument("--rows", type=int, help="rows per file (default 1,000,000)")
     parser.add_argument("--rounds", type=int, help="rounds (default 3, or 1 with --quick)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON (bench/run_all.py)")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -176,12 +180,28 @@ def main() -> None:
         Row(f"{size}, peak memory", "polars read_csv+join", "MiB",
             mem.figure("ref"), mem.figure("ours"), 2.0, "lower"),
     ]  # fmt: skip
-    print(f"## Recon (bench/recon.py{' --quick' if args.quick else ''}), medians of {rounds}")
-    print(machine())
-    print(markdown_table(table))
-    verdict = "pass" if right == planted and invented == 0 else "FAIL"
-    print(f"planted differences found with the right outcome: {right:,} of {planted:,} "
-          f"({right / planted:.1%}); invented: {invented}; {verdict}")  # fmt: skip
+    ok = right == planted and invented == 0
+    found = (
+        f"{right:,} of {planted:,} with the right outcome ({right / planted:.1%}), "
+        f"{invented} invented"
+    )
+    check = Check(f"{size}: planted differences found", found, "all, none invented", ok)
+    text = "\n".join(
+        [
+            f"## Recon (bench/recon.py{' --quick' if args.quick else ''}), medians of {rounds}",
+            "",
+            f"Machine: {machine()}.",
+            "",
+            markdown_table(table),
+            "",
+            f"planted differences found: {found}; {'pass' if ok else 'FAIL'}",
+            "",
+        ]
+    )
+    print(text)
+    RESULTS.write_text(text)
+    if args.json:
+        write_json(args.json, table, [check])
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.adapters.secrets import generate_key
 from bankfeeds.config import load_settings
 from bankfeeds.services.context import AppContext
-from bench.common import machine
+from bench.common import Check, machine, write_json
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))
 BASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -154,8 +154,8 @@ async def measure(ctx: AppContext, start: datetime, end: datetime, count: int) -
     }
 
 
-async def bench(args: argparse.Namespace, home: Path) -> str:
-    """Run the benchmark; return the report."""
+async def bench(args: argparse.Namespace, home: Path) -> tuple[str, list[Check]]:
+    """Run the benchmark; return the report and its verdicts."""
     url, name = create_database()
     key = generate_key()
     settings = load_settings(
@@ -199,7 +199,17 @@ async def bench(args: argparse.Namespace, home: Path) -> str:
     minutes = (t1 - t0).total_seconds() / 60
     ok = figures["ran"] == figures["expected"] == figures["succeeded"] and not figures["duplicates"]
     verdict = "pass" if ok and figures["p99"] <= 1.0 else "FAIL"
-    return "\n".join(
+    what = f"scheduler, {args.connectors:,} connectors, 2 workers"
+    checks = [
+        Check(f"{what}: slots run exactly once",
+              f"{figures['ran']:.0f} of {figures['expected']:.0f} ran "
+              f"({figures['succeeded']:.0f} succeeded), {figures['duplicates']:.0f} twice",
+              "every slot once", ok),
+        Check(f"{what}: slot-to-start delay p99 (p50 / max)",
+              f"{figures['p99']:.3f} s ({figures['p50']:.3f} / {figures['max']:.3f} s)",
+              "p99 ≤ 1 s", figures["p99"] <= 1.0),
+    ]  # fmt: skip
+    report = "\n".join(
         [
             f"## Scheduler (bench/scheduler.py), {args.connectors:,} connectors, two workers",
             "",
@@ -218,6 +228,7 @@ async def bench(args: argparse.Namespace, home: Path) -> str:
             f"| workers' CPU per minute of schedule | {(cpu1 - cpu0) / minutes:.1f} s | - | - |",
         ]
     )
+    return report, checks
 
 
 def main() -> None:
@@ -227,15 +238,21 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--quick", action="store_true", help="600 connectors for 1.5 minutes")
+    parser.add_argument(
+        "--json", type=Path, help="also write the checks as JSON (bench/run_all.py)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.connectors, args.minutes = 600, 1.5
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bf-bench-sched-") as tmp:
-        report = asyncio.run(bench(args, Path(tmp)))
+        report, checks = asyncio.run(bench(args, Path(tmp)))
     print(report)
-    print(f"\n(took {time.monotonic() - started:.0f} s)")
+    took = f"took {time.monotonic() - started:.0f} s"
+    print(f"\n({took})")
     Path(__file__).with_name("results-scheduler.md").write_text(report + "\n")
+    if args.json:
+        write_json(args.json, [], checks, notes=[took])
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ from bankfeeds.config import load_settings
 from bankfeeds.domain.connectors import ConnectorCreate
 from bankfeeds.services import connectors, ingest, runs
 from bankfeeds.services.context import AppContext
-from bench.common import Row, Samples, machine, markdown_table, stopwatch
+from bench.common import Row, Samples, machine, markdown_table, stopwatch, write_json
 
 DAY = date(2025, 1, 10)
 PATTERN = "AXIS_RECON_YYYYMMDD*.csv"
@@ -409,6 +409,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, small sizes (smoke test)")
     parser.add_argument("--rounds", type=int, help="rounds (default 5, or 1 with --quick)")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON (bench/run_all.py)")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
     rounds = args.rounds or (1 if args.quick else 5)
@@ -434,6 +435,8 @@ def main() -> None:
     )
     print(text)
     RESULTS.write_text(text)
+    if args.json:
+        write_json(args.json, rows, notes=notes)
 
 
 if __name__ == "__main__":

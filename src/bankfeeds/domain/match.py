@@ -80,14 +80,21 @@ def reconcile(
 ) -> ReconResult:
     """Match canonical PG rows to bank rows and give every row of both exactly one outcome."""
     p, b = _prepare(pg, "pg"), _prepare(bank, "bank")
-    p_open, b_open = p.filter(~pl.col("pg__dup")), b.filter(~pl.col("bank__dup"))
+    # ``__id`` is the row's position, so "still unmatched" is a mask cleared by position and a
+    # pair's rows are gathered by position: hash joins did both and were a quarter of the time.
+    p_mask, b_mask = ~p["pg__dup"], ~b["bank__dup"]
     pairs: list[pl.DataFrame] = []
     for key in MATCH_KEYS:
-        found = _match_pass(p_open, b_open, key)
+        found = _match_pass(p.filter(p_mask), b.filter(b_mask), key)
         pairs.append(found)
-        p_open = p_open.join(found.select("pg__id"), on="pg__id", how="anti")
-        b_open = b_open.join(found.select("bank__id"), on="bank__id", how="anti")
-    matched = pl.concat(pairs).join(p, on="pg__id").join(b, on="bank__id")
+        p_mask.scatter(found["pg__id"], False)
+        b_mask.scatter(found["bank__id"], False)
+    p_open, b_open = p.filter(p_mask), b.filter(b_mask)
+    paired = pl.concat(pairs)
+    matched = pl.concat(
+        [paired, p.drop("pg__id")[paired["pg__id"]], b.drop("bank__id")[paired["bank__id"]]],
+        how="horizontal",
+    )
     tolerance = _Tolerance(amount_tolerance_paise, amount_tolerance_ratio)
     parts = [
         matched.with_columns(_classify(tolerance, date_window_days)),
@@ -104,19 +111,46 @@ def reconcile(
     return ReconResult(outcomes, _summary(outcomes))
 
 
+#: The top-level ``bank`` string of a row's raw JSON when it holds no escapes. In the compact JSON
+#: that normalise writes, a quote preceded by ``{`` or ``,`` always opens a key, so this cannot
+#: match inside a value.
+_PLAIN_BANK = r'[{,]"bank":"([^"\\]*)"'
+
+
 def pg_rows_for_provider(pg: pl.DataFrame, provider: str) -> pl.DataFrame:
     """The canonical PG rows whose original ``bank`` field names ``provider`` (case-insensitive)."""
-    bank = pl.col("raw").str.json_path_match("$.bank").str.strip_chars().str.to_uppercase()
-    return pg.filter(bank == provider.upper())
+    raw = pl.col("raw")
+    # A regex is ~10x faster than a JSON path over a million rows; the rare value with escapes
+    # (where the regex finds nothing) is decoded properly.
+    bank = pg.select(raw.str.extract(_PLAIN_BANK)).to_series()
+    escaped = pg.select(bank.is_null() & raw.str.contains('"bank":"', literal=True)).to_series()
+    if escaped.any():
+        decoded = pg.select(raw.str.json_path_match("$.bank")).to_series()
+        bank = bank.zip_with(~escaped, decoded)
+    return pg.filter(bank.str.strip_chars().str.to_uppercase() == provider.upper())
 
 
 def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
     """The columns matching needs, prefixed with the side, a row id and the duplicate flag."""
-    ordered = df.select(_SIDE_COLUMNS).sort("source_file_id", "source_row")
-    tagged = pl.coalesce(
-        pl.lit("T:") + pl.col("txn_id"), pl.lit("U:") + pl.col("utr"), pl.lit("R:") + pl.col("rrn")
-    )
-    dup = tagged.is_not_null() & ~tagged.is_first_distinct()
+    ordered = df.select(_SIDE_COLUMNS)
+    # One file in line order (how normalise returns it) needs no sort.
+    in_order = ordered["source_file_id"].n_unique() <= 1 and ordered["source_row"].is_sorted()
+    if not in_order:
+        ordered = ordered.sort("source_file_id", "source_row")
+    if ordered["txn_id"].null_count() == 0:
+        # Every row's key is its txn_id (the usual case): no need to build composite keys.
+        dup = ~pl.col("txn_id").is_first_distinct()
+    else:
+        # The key is (which field, its value): a txn_id never collides with an equal UTR. A
+        # struct is ~1.6x faster than prefixing every value with its kind into a new string.
+        kind = (
+            pl.when(pl.col("txn_id").is_not_null()).then(0)
+            .when(pl.col("utr").is_not_null()).then(1)
+            .when(pl.col("rrn").is_not_null()).then(2)
+        )  # fmt: skip
+        value = pl.coalesce(*MATCH_KEYS)
+        key = pl.struct(kind.alias("k"), value.alias("v"))
+        dup = value.is_not_null() & ~key.is_first_distinct()
     return ordered.select(
         *(pl.col(c).alias(f"{side}_{c}") for c in _SIDE_COLUMNS),
         pl.int_range(pl.len(), dtype=pl.Int64).alias(f"{side}__id"),
@@ -126,17 +160,23 @@ def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
 
 def _match_pass(p_open: pl.DataFrame, b_open: pl.DataFrame, key: str) -> pl.DataFrame:
     """Pair the first unmatched PG and bank row of each value of ``key``."""
-    left = p_open.filter(pl.col(f"pg_{key}").is_not_null()).unique(
-        subset=f"pg_{key}", keep="first", maintain_order=True
-    )
-    right = b_open.filter(pl.col(f"bank_{key}").is_not_null()).unique(
-        subset=f"bank_{key}", keep="first", maintain_order=True
-    )
+    left = _first_per_key(p_open, f"pg_{key}", key)
+    right = _first_per_key(b_open, f"bank_{key}", key)
     return (
         left.select("pg__id", pl.col(f"pg_{key}").alias("__k"))
         .join(right.select("bank__id", pl.col(f"bank_{key}").alias("__k")), on="__k")
         .select("pg__id", "bank__id", pl.lit(key).alias("match_key"))
     )
+
+
+def _first_per_key(rows: pl.DataFrame, column: str, key: str) -> pl.DataFrame:
+    """The first row (in file order) of each non-null value of ``column``."""
+    present = rows.filter(pl.col(column).is_not_null())
+    if key == MATCH_KEYS[0]:
+        # Rows that are not duplicates have distinct txn_ids already (a txn_id is the duplicate
+        # key of any row that has one), so the costly order-keeping unique would change nothing.
+        return present
+    return present.unique(subset=column, keep="first", maintain_order=True)
 
 
 @dataclass(frozen=True, slots=True)

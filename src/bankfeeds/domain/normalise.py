@@ -7,6 +7,7 @@ xlsx cells go through Python one by one. Amounts become integer paise by string 
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -86,12 +87,23 @@ def normalise(
     raw_bytes = data.read_bytes() if isinstance(data, Path) else data
     header, body = read_table(raw_bytes, layout)
     names = _column_names(header, layout)
-    body = body.with_columns(
+    # Lazy, and each field cleaned once into ``<f>__text`` before parsing reads it: the eager
+    # version cleaned typed fields twice and ran the expressions one frame pass at a time.
+    fields = body.lazy().with_columns(
         pl.col("__fields").list.get(i, null_on_oob=True).alias(f"c{i}") for i in range(len(header))
     )
-    parsed = body.select(
-        pl.col("__line"), pl.col("__shape"), *_parsed_fields(layout, names), _raw_json(header)
-    ).with_columns(_bad_reason(layout, names).alias("__reason"))
+    texts = fields.with_columns(_clean(col).alias(f"{fld}__text") for fld, col in names.items())
+    parsed = (
+        texts.select(
+            pl.col("__line"),
+            pl.col("__shape"),
+            *(pl.col(f"{fld}__text") for fld in names),
+            *_parsed_fields(layout, names),
+            _raw_json(header),
+        )
+        .with_columns(_bad_reason(layout, names).alias("__reason"))
+        .collect()
+    )
     good = parsed.filter(pl.col("__reason").is_null())
     rows = _canonical(good, layout, side, source_file_id, cycle_date)
     bad = [BadRow(line, reason) for line, reason in parsed.filter(pl.col("__reason").is_not_null())
@@ -124,17 +136,28 @@ def _column_names(header: list[str], layout: Layout) -> dict[str, str]:
     return {fld: f"c{index[col.strip().upper()]}" for fld, col in layout.columns.items()}
 
 
+def _spellings(token: str) -> set[str]:
+    """Every upper/lower-case spelling of an ASCII ``token``."""
+    options = [{c.lower(), c.upper()} for c in token]
+    return {"".join(p) for p in itertools.product(*options)}
+
+
+#: Every case spelling of the null tokens: a set lookup on the trimmed text gives what
+#: upper-casing then looking up gives, without allocating an upper-cased copy of every cell.
+_NULL_SPELLINGS = sorted(set().union(*(_spellings(t) for t in NULL_TOKENS)))
+
+
 def _clean(column: str) -> pl.Expr:
     """A field's text trimmed, with the usual 'no value' tokens turned into null."""
     text = pl.col(column).str.strip_chars()
-    return pl.when(text.str.to_uppercase().is_in(list(NULL_TOKENS))).then(None).otherwise(text)
+    return pl.when(text.is_in(_NULL_SPELLINGS)).then(None).otherwise(text)
 
 
 def _parsed_fields(layout: Layout, names: dict[str, str]) -> list[pl.Expr]:
-    """For every mapped field: ``<f>__text`` (cleaned) and, where typed, ``<f>`` (parsed)."""
-    exprs = [_clean(col).alias(f"{fld}__text") for fld, col in names.items()]
-    for fld, col in names.items():
-        text = _clean(col)
+    """For every typed field, ``<f>`` parsed from its cleaned text column ``<f>__text``."""
+    exprs = []
+    for fld in names:
+        text = pl.col(f"{fld}__text")
         if fld in AMOUNT_FIELDS:
             exprs.append(paise_expr(text, layout.amount_unit).alias(fld))
         elif fld == "value_date":
@@ -162,6 +185,20 @@ def _raw_json(header: list[str]) -> pl.Expr:
     )
 
 
+def _quoted(text: pl.Expr) -> pl.Expr:
+    """A field's text fit to quote in a reason: control characters as '?', 40 characters at most.
+
+    Reasons end up in exception rows: a NUL would be refused by PostgreSQL, and a 10 MB field
+    quoted whole would copy the field into every place the reason goes.
+    """
+    shown = text.str.replace_all(r"[\x00-\x1f\x7f]", "?")
+    return (
+        pl.when(shown.str.len_chars() > 40)
+        .then(pl.concat_str(shown.str.slice(0, 40), pl.lit("…")))
+        .otherwise(shown)
+    )
+
+
 def _bad_reason(layout: Layout, names: dict[str, str]) -> pl.Expr:
     """The first reason a row cannot be used, or null when it is fine."""
     label = {str(fld): col for fld, col in layout.columns.items()}
@@ -173,7 +210,7 @@ def _bad_reason(layout: Layout, names: dict[str, str]) -> pl.Expr:
     for name, what in _PROBLEMS.items():
         if name in names:
             text = pl.col(f"{name}__text")
-            message = pl.format(f"{what} '{{}}' in {label[name]}", text)
+            message = pl.format(f"{what} '{{}}' in {label[name]}", _quoted(text))
             checks.append(pl.when(text.is_not_null() & pl.col(name).is_null()).then(message))
     keys = [pl.col(f"{k}__text") for k in KEY_FIELDS if k in names]
     checks.append(

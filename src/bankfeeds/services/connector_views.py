@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, or_, select
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun
+from bankfeeds.adapters.secrets import SecretBox
 from bankfeeds.domain.connectors import MASK, SECRET_FIELDS, ConnectorStatus
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
 from bankfeeds.domain.schedule import next_run_at
@@ -18,13 +20,41 @@ from bankfeeds.services.health import health_many, health_view
 RECENT_RUNS = 10
 
 
+#: (schedule, zone) -> (the instant it was computed for, the next slot after it).
+_NEXT_SLOTS: dict[tuple[str, str], tuple[datetime, datetime]] = {}
+_NEXT_SLOTS_MAX = 20_000
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _next_run(cron: str, tz: str, now: datetime) -> datetime:
+    """``next_run_at``, remembered per schedule until that slot passes."""
+    # A list of 200 connectors spent ~60 % of its time in croniter. The first slot after ``now``
+    # is the one computed for any earlier instant ``t`` while ``t <= now < slot``: no slot lies
+    # between them.
+    hit = _NEXT_SLOTS.get((cron, tz))
+    if hit is not None and now.tzinfo is not None and hit[0] <= now < hit[1]:
+        return hit[1]
+    slot = next_run_at(cron, tz, now)
+    if len(_NEXT_SLOTS) >= _NEXT_SLOTS_MAX:
+        _NEXT_SLOTS.clear()
+    _NEXT_SLOTS[(cron, tz)] = (now, slot)
+    return slot
+
+
+@functools.lru_cache(maxsize=65536)
+def _secret_fields(box: SecretBox, token: str | None) -> frozenset[str]:
+    """Which secret fields a stored token holds (names only: the values are not kept)."""
+    # Decrypting every connector's secrets was a fifth of a 200-connector list; the ciphertext
+    # changes whenever the secrets do, so the answer for one (box, token) never goes stale.
+    return frozenset(box.decrypt(token))
+
+
 def connector_view(ctx: AppContext, row: Connector, now: datetime) -> dict[str, Any]:
     """The API shape of a connector: secrets masked, ``has*`` flags, next run."""
-    secrets = ctx.secrets.decrypt(row.secrets)
+    secrets = _secret_fields(ctx.secrets, row.secrets)
     config = dict(row.config)
     for field in SECRET_FIELDS:
         if field in secrets:
@@ -40,7 +70,7 @@ def connector_view(ctx: AppContext, row: Connector, now: datetime) -> dict[str, 
         "config": config,
         **flags,
         "hostKeyFingerprint": row.host_key_fingerprint,
-        "nextRunAt": _iso(next_run_at(row.schedule, row.timezone, now)) if active else None,
+        "nextRunAt": _iso(_next_run(row.schedule, row.timezone, now)) if active else None,
         "createdAt": _iso(row.created_at),
         "updatedAt": _iso(row.updated_at),
     }

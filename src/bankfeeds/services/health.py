@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile
 from bankfeeds.domain.health import Health, RunOutcome, RunStatus, compute_health
 from bankfeeds.domain.retry import UNFIXABLE
-from bankfeeds.domain.schedule import expected_by, expected_cycle_dates
+from bankfeeds.domain.schedule import expected_by
 from bankfeeds.services.context import AppContext
 
 #: The health rules of the README: success rate over the last 30 runs, CRITICAL on an error that
@@ -31,15 +31,27 @@ BACKLOG_HORIZON = timedelta(days=31)
 RUNS_READ = 50
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
+def _due(day: date, tz: str, cutoff: int, grace: int, lag: int) -> datetime:
+    """``expected_by``, remembered: it depends on the day, not on the clock."""
+    return expected_by(day, tz, cutoff, grace, lag_days=lag)
+
+
 def _expected(
     tz: str, lag: int, cutoff: int, grace: int, since: datetime, now: datetime
 ) -> tuple[date, ...]:
-    start = since.astimezone(ZoneInfo(tz)).date() - timedelta(days=lag + 1)
+    """Cycle dates due in ``(since, now]``, as ``schedule.expected_cycle_dates`` counts them."""
+    # Built from cached due instants: ``now`` differs on every request, so caching whole answers
+    # never hit, and the zone arithmetic of each due instant was a sixth of a 200-connector list.
+    zone = ZoneInfo(tz)
+    start = since.astimezone(zone).date() - timedelta(days=lag + 1)
     # A connector is not blamed for files that fell due before it existed.
-    while expected_by(start, tz, cutoff, grace, lag_days=lag) <= since:
+    while _due(start, tz, cutoff, grace, lag) <= since:
         start += timedelta(days=1)
-    return tuple(expected_cycle_dates(tz, start, now, cutoff, grace, lag_days=lag))
+    latest = now.astimezone(zone).date()
+    while _due(latest, tz, cutoff, grace, lag) > now:
+        latest -= timedelta(days=1)
+    return tuple(start + timedelta(days=n) for n in range((latest - start).days + 1))
 
 
 def expected_dates(ctx: AppContext, row: Connector, since: datetime, now: datetime) -> list[date]:
