@@ -147,13 +147,17 @@ class SftpSource:
     async def list_dir(self, path: str) -> list[RemoteEntry]:
         """List a directory without following symlinks; names are untrusted and returned as is."""
         async with self._deadline(path):
-            names = await self.sftp.readdir(path)
+            # Asked for as bytes: one name that is not UTF-8 must be refused on its own, not break
+            # the listing (surrogate escapes keep it visible to the name checks).
+            names = await self.sftp.readdir(path.encode())
         entries = []
         for n in names:
-            if n.filename in (".", ".."):
+            raw = n.filename
+            name = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else str(raw)
+            if name in (".", ".."):
                 continue
             size, mtime = n.attrs.size or 0, float(n.attrs.mtime or 0)
-            entries.append(RemoteEntry(str(n.filename), size, mtime, _kind(n.attrs)))
+            entries.append(RemoteEntry(name, size, mtime, _kind(n.attrs)))
         return entries
 
     async def read_small(self, path: str, limit: int = SIDECAR_LIMIT) -> bytes:

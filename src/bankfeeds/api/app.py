@@ -54,10 +54,10 @@ def create_app(
     problems.install(app)
     app.include_router(system.router)
     app.include_router(metrics.router)
-    app.include_router(connectors.router)
-    app.include_router(run_routes.router)
-    app.include_router(recon_routes.router)
-    app.include_router(admin.router)
+    app.include_router(connectors.router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(run_routes.router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(recon_routes.router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(admin.router, responses=problems.PROBLEM_RESPONSES)
     web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost, so even the body limit's 413 has them

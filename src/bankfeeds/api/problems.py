@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +38,40 @@ _TITLES = {
     500: "Internal server error",
     502: "Upstream failure",
     503: "Service unavailable",
+}
+
+
+class ProblemField(BaseModel):
+    """One field's problem in a 422."""
+
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, as every error of the API is sent."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[ProblemField] | None = None
+
+
+def _declared(status: int, description: str) -> dict[str, Any]:
+    return {"model": Problem, "description": description, "content": {PROBLEM_TYPE: {}}}
+
+
+#: The errors every /ops operation may answer with, declared in the OpenAPI document.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _declared(400, "The request is malformed (e.g. the body is not JSON)."),
+    401: _declared(401, "No valid token."),
+    403: _declared(403, "The token's role may not do this."),
+    404: _declared(404, "No such object."),
+    409: _declared(409, "The request conflicts with the current state."),
+    413: _declared(413, "The body is too large."),
+    422: _declared(422, "Fields are invalid; `errors` names each one."),
 }
 
 
@@ -109,6 +145,64 @@ def install(app: FastAPI) -> None:
         return problem(exc.status_code, code, detail, request.url.path)
 
 
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bad_in(value: Any, path: str) -> str | None:
+    """The path of the first string (key or value) in a JSON document that cannot be stored."""
+    if isinstance(value, str):
+        return None if _storable(value) else path
+    if isinstance(value, list):
+        items: list[tuple[str, Any]] = [(f"{path}.{i}", v) for i, v in enumerate(value)]
+    elif isinstance(value, dict):
+        for key in value:
+            if not _storable(str(key)):
+                return f"{path}.{key!r}".lstrip(".")
+        items = [(f"{path}.{k}".lstrip("."), v) for k, v in value.items()]
+    else:
+        return None
+    for where, item in items:
+        if (found := _bad_in(item, where)) is not None:
+            return found
+    return None
+
+
+def unstorable_text(scope: Scope, body: bytes) -> FieldError | None:
+    """A query parameter or body field holding text no database column can store, if any.
+
+    PostgreSQL refuses NUL in text and UTF-8 cannot carry lone surrogates; caught here, such input
+    is a 422 naming the field instead of a 500 from deep in a query.
+    """
+    message = "must not contain NUL characters or unpaired surrogates"
+    query = bytes(scope.get("query_string") or b"").decode("latin-1")
+    for key, value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
+        if not (_storable(key) and _storable(value)):
+            return FieldError(key if _storable(key) else "query", message)
+    if not body:
+        return None
+    if str(scope.get("path", "")).startswith("/ui"):  # urlencoded forms
+        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="surrogateescape")
+        for key, value in pairs:
+            if not (_storable(key) and _storable(value)):
+                return FieldError(key if _storable(key) else "body", message)
+        return None
+    if b"\\u" not in body and b"\x00" not in body:
+        return None  # only escapes or raw NULs can smuggle either into a JSON body
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return None  # not JSON: the route's own parsing says so
+    where = _bad_in(document, "")
+    return None if where is None else FieldError(where or "body", message)
+
+
 def _as_json(scope: Scope) -> Scope:
     """Treat an API body as JSON whatever its declared type.
 
@@ -151,6 +245,11 @@ class BodyLimit:
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
+        if (bad := unstorable_text(scope, body)) is not None:
+            detail = "Text with NUL characters or unpaired surrogates cannot be stored."
+            response = problem(422, "validation-failed", detail, str(scope["path"]), [bad])
+            await response(scope, receive, send)
+            return
         if body and not scope["path"].startswith("/ui"):
             scope = _as_json(scope)
         replayed = False

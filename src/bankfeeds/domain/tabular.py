@@ -2,7 +2,8 @@
 
 Text files are decoded, split into lines and then into fields with polars; lines holding a quote
 character go through the ``csv`` module instead (bank exports rarely quote, so this stays off the
-hot path). Quoted fields spanning several lines are not supported: such a row is reported bad.
+hot path). Quoted fields spanning several lines are not supported: such a row is reported bad,
+as is a line the ``csv`` module cannot read (an over-long quoted field); neither stops the file.
 xlsx sheets are read with openpyxl, one cell at a time (spreadsheets are small by nature).
 The field parsers at the end turn text columns into paise, dates, UTC timestamps and signs.
 """
@@ -37,12 +38,13 @@ def read_table(data: bytes, layout: Layout) -> tuple[list[str], pl.DataFrame]:
         header, body = _read_text(data, layout)
     width = len(header)
     count = pl.col("__fields").list.len()
-    return header, body.with_columns(
-        pl.when(count != width)
-        .then(pl.format(f"expected {width} fields, found {{}}", count))
-        .otherwise(None)
-        .alias("__shape")
+    shape: pl.Expr = pl.when(count != width).then(
+        pl.format(f"expected {width} fields, found {{}}", count)
     )
+    if "__problem" not in body.columns:
+        return header, body.with_columns(shape.alias("__shape"))
+    shape = pl.coalesce(pl.col("__problem"), shape)
+    return header, body.with_columns(shape.alias("__shape")).drop("__problem")
 
 
 def _read_text(data: bytes, layout: Layout) -> tuple[list[str], pl.DataFrame]:
@@ -50,17 +52,34 @@ def _read_text(data: bytes, layout: Layout) -> tuple[list[str], pl.DataFrame]:
     try:
         text = data.decode(layout.encoding)
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise ParseError(
-            f"file is not valid {layout.encoding}: {exc.reason} at byte {exc.start}"
+            f"file is not valid {layout.encoding}: {exc.reason} at byte {exc.start} (line {line})"
         ) from exc
-    lines = pl.Series("__text", text.split("\n"), pl.String).str.strip_suffix("\r")
+    if not text.strip():
+        raise ParseError("file is empty: it has no header line")
+    lines = pl.Series("__text", _split_lines(text), pl.String).str.strip_suffix("\r")
     frame = pl.DataFrame({"__line": pl.int_range(1, len(lines) + 1, eager=True), "__text": lines})
     if frame.height <= layout.header_row:
         raise ParseError(f"file has no header line (expected at line {layout.header_row + 1})")
     header_line = str(frame["__text"][layout.header_row])
-    header = _unique_names(_split_quoted([header_line], layout.delimiter)[0])
+    fields, problem = _split_quoted([header_line], layout.delimiter)
+    if problem[0] is not None:
+        raise ParseError(f"header (line {layout.header_row + 1}) is unreadable: {problem[0]}")
+    header = _unique_names(fields[0])
     body = _drop_trailers(frame.slice(layout.header_row + 1), layout)
     return header, _split_fields(body, layout.delimiter)
+
+
+def _split_lines(text: str) -> list[str]:
+    """Physical lines: LF or CRLF endings, or CR alone when the file has no LF at all.
+
+    A lone CR inside an LF file is kept as text rather than taken for a line end, so a stray one
+    cannot shift the line numbers of everything after it.
+    """
+    if "\n" not in text and "\r" in text:
+        return text.split("\r")
+    return text.split("\n")
 
 
 def _drop_trailers(body: pl.DataFrame, layout: Layout) -> pl.DataFrame:
@@ -80,16 +99,55 @@ def _split_fields(body: pl.DataFrame, delimiter: str) -> pl.DataFrame:
         pl.col("__text").str.split(delimiter, literal=True).alias("__fields")
     )
     rare = body.filter(quoted)
-    if rare.height:
-        fields = _split_quoted(rare["__text"].to_list(), delimiter)
-        rare = rare.with_columns(pl.Series("__fields", fields, pl.List(pl.String)))
-        plain = pl.concat([plain, rare.cast(BODY_SCHEMA)]).sort("__line")  # type: ignore[arg-type]
-    return plain.cast(BODY_SCHEMA)  # type: ignore[arg-type]
+    if not rare.height:
+        return plain.cast(BODY_SCHEMA)  # type: ignore[arg-type]
+    fields, problems = _split_quoted(rare["__text"].to_list(), delimiter)
+    rare = rare.with_columns(
+        pl.Series("__fields", fields, pl.List(pl.String)),
+        pl.Series("__problem", problems, pl.String),
+    )
+    with_problem: dict[str, pl.DataType] = {**BODY_SCHEMA, "__problem": pl.String()}
+    plain = plain.with_columns(pl.lit(None, pl.String).alias("__problem"))
+    parts = [plain.cast(with_problem), rare.cast(with_problem)]  # type: ignore[arg-type]
+    return pl.concat(parts).sort("__line")
 
 
-def _split_quoted(lines: list[str], delimiter: str) -> list[list[str]]:
-    """CSV-split lines that may hold quoted fields."""
-    return list(csv.reader(lines, delimiter=delimiter, quotechar='"', strict=False))
+class _OneLine:
+    """Feeds the csv reader one line at a time, and ends its input there.
+
+    A reader over the whole list would run an unclosed quote on into the next lines, merging
+    several into one record; fed one line, it ends the field at the line's end instead
+    (``strict=False``), so every physical line gives exactly one record.
+    """
+
+    def __init__(self) -> None:
+        self.line: str | None = None
+
+    def __iter__(self) -> _OneLine:
+        return self
+
+    def __next__(self) -> str:
+        line, self.line = self.line, None
+        if line is None:
+            raise StopIteration
+        return line
+
+
+def _split_quoted(lines: list[str], delimiter: str) -> tuple[list[list[str]], list[str | None]]:
+    """CSV-split lines that may hold quoted fields: one field list and one problem per line."""
+    feed = _OneLine()
+    reader = csv.reader(feed, delimiter=delimiter, quotechar='"', strict=False)
+    fields: list[list[str]] = []
+    problems: list[str | None] = []
+    for line in lines:
+        feed.line = line
+        try:
+            fields.append(next(reader, []))
+            problems.append(None)
+        except csv.Error as exc:  # an over-long field, or a CR in an unquoted field
+            fields.append([])
+            problems.append(f"line is not readable CSV: {exc}")
+    return fields, problems
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -149,7 +207,7 @@ def _pad(row: list[str | None], width: int) -> list[str | None]:
 
 
 def _cell_text(value: object) -> str | None:
-    """A cell as the text a CSV export would hold; numbers keep their shortest exact spelling."""
+    """A cell as the text a CSV export would hold: numbers as Excel shows them (15 digits)."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -157,8 +215,10 @@ def _cell_text(value: object) -> str | None:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float):
-        # repr is the shortest text that round-trips; amounts are then parsed as decimal text.
-        return re.sub(r"\.0$", "", repr(value))
+        # Excel stores computed values to 17 digits (3540.2999999999997) but shows 15, as a bank's
+        # CSV export would; the shown text is what the amount parser must see.
+        text = format(value, ".15g")
+        return text if "e" in text else re.sub(r"\.0$", "", text)
     return str(value)
 
 

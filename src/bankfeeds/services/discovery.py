@@ -10,7 +10,7 @@ from sqlalchemy import select, tuple_
 
 from bankfeeds.adapters.db.models import RemoteFile
 from bankfeeds.adapters.sftp import RemoteEntry, SftpSource
-from bankfeeds.domain.patterns import matches, unsafe_name_reason
+from bankfeeds.domain.patterns import matches, normalisation_twins, unsafe_name_reason
 from bankfeeds.services.context import AppContext
 
 
@@ -52,6 +52,7 @@ async def discover(
     """List the directory and split matching files into ready candidates and passed-over ones."""
     entries = await source.list_dir(remote_path)
     names = {e.name for e in entries if e.kind == "file"}
+    twins = normalisation_twins([e.name for e in entries])
     ready: list[Candidate] = []
     passed: list[Passed] = []
     for entry in entries:
@@ -62,6 +63,12 @@ async def discover(
             passed.append(Passed(repr(entry.name)[1:-1][:200], None, "REJECTED", reason))
             continue
         if not matches(pattern, entry.name, cycle_date):
+            continue
+        if entry.name in twins:
+            # Two names that display alike could be a spoof; an operator must choose, not us.
+            passed.append(
+                Passed(entry.name, entry.size, "REJECTED", _twin_reason(entry.name, twins))
+            )
             continue
         if entry.kind != "file":
             passed.append(Passed(entry.name, None, "REJECTED", f"is a {entry.kind}, not a file"))
@@ -77,6 +84,14 @@ async def discover(
         ready, moving = await _stable(source, remote_path, ready, stable_seconds)
         passed += moving
     return ready, passed
+
+
+def _twin_reason(name: str, twins: dict[str, list[str]]) -> str:
+    others = ", ".join(repr(t) for t in twins[name])
+    return (
+        f"The server listed {name!r} and {others}, which differ only in Unicode normalisation "
+        "and look the same; none of them is fetched until only one is left."
+    )
 
 
 def _candidate(directory: str, entry: RemoteEntry, sidecar: str | None) -> Candidate:
