@@ -191,7 +191,7 @@ async def test_late_file_with_an_older_mtime_is_still_picked_up(
 @pytest.mark.xfail(
     strict=True,
     reason="bug: a listing recognises a file by (path, size, mtime) alone, so a same-size "
-    "correction uploaded with its timestamp preserved is never fetched; see issue #8 report",
+    "correction uploaded with its timestamp preserved is never fetched (docs/reliability.md)",
 )
 async def test_same_size_correction_with_a_preserved_mtime_is_a_version(
     ctx: AppContext, target: Target
