@@ -10,85 +10,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun
-from bankfeeds.adapters.http_source import HttpParams, open_http
-from bankfeeds.adapters.sftp import DownloadResult, SftpSource, open_sftp
+from bankfeeds.adapters.sftp import SftpSource, open_sftp
 from bankfeeds.domain.checksum import parse_sidecar
 from bankfeeds.errors import BankfeedsError, ChecksumMismatch, HostKeyError
 from bankfeeds.services import runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed, discover, split_known
 from bankfeeds.services.faults import checkpoint
-from bankfeeds.services.records import record_passed, record_quarantine, record_verified
-from bankfeeds.services.records_unpacked import record_unpacked
+from bankfeeds.services.ingest_api import ingest_api
+from bankfeeds.services.ingest_common import Tally, count, refuse, store
+from bankfeeds.services.normalise_files import resume_known
+from bankfeeds.services.records import record_passed, record_quarantine
 from bankfeeds.services.sources import pin_if_new, record_host_key_refusal, sftp_params
-from bankfeeds.services.unpack import Layer, UnpackRules, needs_unpacking, rules_for, unpack
+from bankfeeds.services.unpack import UnpackRules, rules_for
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2.0
-
-
-@dataclass
-class Tally:
-    """What a run did, counted as it goes."""
-
-    discovered: int = 0
-    downloaded: int = 0
-    skipped: int = 0
-    quarantined: int = 0
-    failed: int = 0
-    refused: int = 0
-    refusal: str | None = None
-    waiting: int = 0
-    bytes_done: dict[str, int] = field(default_factory=dict)
-    bytes_expected: int = 0
-
-    def outcome(self) -> str:
-        """SUCCESS, PARTIAL or FAILED from the counts."""
-        problems = self.failed + self.refused + self.quarantined + self.waiting
-        if problems == 0:
-            return "SUCCESS"
-        return "PARTIAL" if self.downloaded + self.skipped > 0 or self.waiting else "FAILED"
-
-    def columns(self) -> dict[str, int]:
-        """The run columns these counts fill."""
-        return {
-            "files_discovered": self.discovered,
-            "files_downloaded": self.downloaded,
-            "files_skipped": self.skipped,
-            "files_quarantined": self.quarantined,
-            "files_failed": self.failed + self.refused,
-            "bytes_downloaded": sum(self.bytes_done.values()),
-            "bytes_expected": self.bytes_expected,
-        }
-
-    def error_code(self) -> str | None:
-        """None on success; checksum-mismatch when only quarantines spoiled the run."""
-        if self.outcome() == "SUCCESS":
-            return None
-        if self.failed or self.waiting:
-            return "incomplete"
-        return "file-refused" if self.refused else "checksum-mismatch"
-
-    def retryable(self) -> bool:
-        """Whether a later attempt could do better (files that failed or were not ready)."""
-        return bool(self.failed or self.waiting)
-
-    def summary(self) -> str | None:
-        """A sentence about what went wrong, if anything did."""
-        parts = []
-        if self.failed:
-            parts.append(f"{self.failed} file(s) failed to download")
-        if self.refused:
-            parts.append(f"{self.refused} file(s) refused ({(self.refusal or '').rstrip('.')})")
-        if self.quarantined:
-            parts.append(f"{self.quarantined} file(s) quarantined on checksum mismatch")
-        if self.waiting:
-            parts.append(f"{self.waiting} file(s) not ready yet; a later run will pick them up")
-        return ("; ".join(parts) + ".") if parts else None
 
 
 class _Beat:
@@ -179,7 +119,7 @@ async def _ingest(
     ctx: AppContext, run: ConnectorRun, connector: Connector, staging: Path, tally: Tally
 ) -> None:
     if connector.type == "API":
-        await _ingest_api(ctx, run, connector, staging, tally)
+        await ingest_api(ctx, run, connector, staging, tally)
     else:
         await _ingest_sftp(ctx, run, connector, staging, tally)
 
@@ -200,6 +140,7 @@ async def _ingest_sftp(
             cycle_date=run.cycle_date,
             stable_seconds=float(config.get("stableSeconds", 0)),
         )
+        known: list[Passed] = []
         if not run.force:
             candidates, known = await split_known(ctx, connector.id, candidates)
             passed += known
@@ -219,109 +160,8 @@ async def _ingest_sftp(
                 await _fetch(ctx, run, connector, source, candidate, dest, tally, rules)
 
         await asyncio.gather(*(one(i, c) for i, c in enumerate(candidates)))
-
-
-async def _ingest_api(
-    ctx: AppContext, run: ConnectorRun, connector: Connector, staging: Path, tally: Tally
-) -> None:
-    """One cycle date from a bank's HTTP API: fetch every page, verify, then store as one file."""
-    params = HttpParams.from_config(
-        connector.config,
-        ctx.secrets.decrypt(connector.secrets),
-        allow_hosts=ctx.settings.api_allow_hosts,
-        max_bytes=ctx.settings.api_max_bytes,
-    )
-    await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
-    tally.discovered = 1
-
-    def progress(done: int) -> None:
-        tally.bytes_done["api"] = done
-
-    async with open_http(params) as source:
-        delivery = await source.fetch_day(run.cycle_date, staging, progress)
-    tally.bytes_expected = delivery.size
-    tally.bytes_done["api"] = sum(page.size for page in delivery.pages)
-    checkpoint("after-download")
-    c = Candidate(
-        name=delivery.name,
-        path=delivery.pages[0].url if delivery.pages else delivery.name,
-        size=delivery.size,
-        mtime=int(ctx.clock().timestamp()),
-        sidecar_path=None,
-    )
-    for page in delivery.pages:
-        if page.expected_sha256 is not None and page.expected_sha256 != page.sha256:
-            problem = ChecksumMismatch(
-                f"{delivery.name}: page {page.url} has SHA-256 {page.sha256[:12]}… but the bank "
-                f"says {page.expected_sha256[:12]}…."
-            )
-            page_c = replace(c, path=page.url, size=page.size)
-            result = DownloadResult(page.sha256, page.size)
-            await record_quarantine(ctx, run, connector, page_c, page.path, result, problem)
-            tally.quarantined += 1
-            return
-    # The bank's checksum covers the stored bytes only when one page was stored as it came.
-    only = delivery.pages[0] if len(delivery.pages) == 1 else None
-    expected = only.expected_sha256 if only and only.sha256 == delivery.sha256 else None
-    result = DownloadResult(delivery.sha256, delivery.size)
-    try:
-        outcome = await _store(
-            ctx,
-            run,
-            connector,
-            c,
-            delivery.path,
-            result,
-            expected,
-            rules_for(ctx, connector),
-            listed=False,
-        )
-    except BankfeedsError as exc:
-        if exc.retryable:
-            raise
-        _refuse(tally, exc)
-        await record_passed(ctx, run.id, [Passed(c.name, c.size, "FAILED", exc.message)])
-        return
-    _count(tally, outcome)
-
-
-async def _store(
-    ctx: AppContext,
-    run: ConnectorRun,
-    connector: Connector,
-    c: Candidate,
-    staged: Path,
-    result: DownloadResult,
-    expected: str | None,
-    rules: UnpackRules,
-    *,
-    listed: bool = True,
-) -> str:
-    """Record a verified file, unpacking it first when it is encrypted or an archive."""
-    if not needs_unpacking(c.name, rules):
-        return await record_verified(
-            ctx, run, connector, c, staged, result, expected, listed=listed
-        )
-    workdir = staged.with_name(staged.name + ".unpacked")
-    try:
-        root = await asyncio.to_thread(
-            unpack, Layer(c.name, staged, result.sha256, result.size), rules, workdir
-        )
-        return await record_unpacked(ctx, run, connector, c, root, expected, listed=listed)
-    finally:
-        await asyncio.to_thread(shutil.rmtree, workdir, True)
-
-
-def _refuse(tally: Tally, exc: BankfeedsError) -> None:
-    tally.refused += 1
-    tally.refusal = tally.refusal or exc.message
-
-
-def _count(tally: Tally, outcome: str) -> None:
-    if outcome == "SKIPPED":
-        tally.skipped += 1
-    else:
-        tally.downloaded += 1
+    # Known files whose normalisation a killed worker never finished.
+    await resume_known(ctx, [p.file_pk for p in known if p.file_pk is not None], staging)
 
 
 async def _fetch(
@@ -370,7 +210,7 @@ async def _fetch(
             await record_quarantine(ctx, run, connector, candidate, dest, result, sidecar_problem)
             tally.quarantined += 1
             return
-        _count(tally, await _store(ctx, run, connector, candidate, dest, result, expected, rules))
+        count(tally, await store(ctx, run, connector, candidate, dest, result, expected, rules))
     except BankfeedsError as exc:
         if source.connection_lost:
             raise
@@ -379,7 +219,7 @@ async def _fetch(
         if exc.retryable:
             tally.failed += 1
         else:
-            _refuse(tally, exc)
+            refuse(tally, exc)
         await record_passed(
             ctx, run.id, [Passed(candidate.name, candidate.size, "FAILED", exc.message)]
         )

@@ -119,9 +119,13 @@ async def _normalise(ctx: AppContext, file_pk: int, staging: Path | None = None)
         connector = await session.get(Connector, row.connector_id) if row else None
     if row is None or connector is None or row.status != "DOWNLOADED" or not row.object_key:
         return False
-    data = await ctx.store.read_bytes(row.object_key)  # a store outage is not a bad file
     try:
         layout, side = layout_for(connector)
+    except BankfeedsError as exc:  # no layout: no reason to read the bytes at all
+        await _unreadable(ctx, row, exc)
+        return False
+    data = await ctx.store.read_bytes(row.object_key)  # a store outage is not a bad file
+    try:
         result = await asyncio.to_thread(
             normalise,
             data,
@@ -266,10 +270,7 @@ STRANDED_AFTER = timedelta(minutes=10)
 
 
 async def sweep_stranded(ctx: AppContext, *, limit: int = 20) -> int:
-    """Normalise files a crashed worker left DOWNLOADED; returns how many were taken up.
-
-    Each is claimed by bumping ``updated_at`` conditionally, so two workers never take one.
-    """
+    """Normalise files a crashed worker left DOWNLOADED; returns how many were taken up."""
     now = ctx.clock()
     async with ctx.sessions() as session:
         stranded = (
@@ -281,8 +282,34 @@ async def sweep_stranded(ctx: AppContext, *, limit: int = 20) -> int:
                 .limit(limit)
             )
         ).all()
-    taken = 0
-    for file_pk, seen in stranded:
+    return await _take(ctx, [(pk, seen) for pk, seen in stranded], None)
+
+
+async def resume_known(ctx: AppContext, file_pks: list[int], staging: Path | None) -> int:
+    """Normalise those of a run's already-known files still DOWNLOADED; returns how many.
+
+    A worker killed between a file's commit and its normalisation leaves it DOWNLOADED; the run
+    that takes over recognises the file from its listing and skips it, so it picks up the
+    normalisation here rather than leaving it to the stranded sweep minutes later.
+    """
+    rows: list[tuple[int, Any]] = []
+    async with ctx.sessions() as session:
+        for start in range(0, len(file_pks), 1000):
+            chunk = file_pks[start : start + 1000]
+            rows += (
+                await session.execute(
+                    select(IngestedFile.id, IngestedFile.updated_at)
+                    .where(IngestedFile.id.in_(chunk))
+                    .where(IngestedFile.status == "DOWNLOADED")
+                )
+            ).all()
+    return await _take(ctx, rows, staging)
+
+
+async def _take(ctx: AppContext, rows: list[tuple[int, Any]], staging: Path | None) -> int:
+    """Claim each file by bumping ``updated_at`` conditionally, so two workers never take one."""
+    taken, now = 0, ctx.clock()
+    for file_pk, seen in rows:
         async with ctx.sessions.begin() as session:
             claimed = await session.execute(
                 update(IngestedFile)
@@ -292,5 +319,5 @@ async def sweep_stranded(ctx: AppContext, *, limit: int = 20) -> int:
             )
         if claimed.rowcount:  # type: ignore[attr-defined]
             taken += 1
-            await normalise_stored(ctx, file_pk)
+            await normalise_stored(ctx, file_pk, staging)
     return taken
