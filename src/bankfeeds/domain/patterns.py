@@ -39,12 +39,18 @@ DEFAULT_PATTERNS: Final[dict[str, str]] = {
 }
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _has_control_char(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+    # One regex scan in C: a re-run checks every name of a 20,000-entry listing.
+    return _CONTROL.search(text) is not None
 
 
 def _odd_char(text: str) -> str | None:
     """The first C1 control, lone surrogate or display-changing character in ``text``, if any."""
+    if text.isascii():  # all of those are outside ASCII; ASCII controls are refused before
+        return None
     for ch in text:
         if ch in _INVISIBLE or unicodedata.category(ch) in ("Cc", "Cs"):
             return ch
