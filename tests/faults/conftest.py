@@ -6,4 +6,3 @@ from tests.support.sshd import sshd
 from tests.support.targets import Target, target
 
 __all__ = ["Target", "sshd", "target"]
-

@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from tests.support.http_bank import create_test_bank
+from tests.support.pipeline import run_once
 from tests.support.server import serve
 
 from bankfeeds.adapters.db.models import IngestedFile, ReconException
 from bankfeeds.config import Settings
 from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
 from bankfeeds.errors import ValidationFailed
 from bankfeeds.sandbox.bank_api import RunningBankApi, run_bank_api
-from bankfeeds.services import connectors, ingest, run_views, runs
+from bankfeeds.services import connectors
 from bankfeeds.services.context import AppContext
 
 DAY = date(2025, 1, 10)
@@ -56,21 +56,6 @@ async def create(ctx: AppContext, base_url: str, **config: Any) -> str:
     )
     view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
-
-
-async def run_once(ctx: AppContext, connector_id: str) -> dict[str, Any]:
-    """Start and execute one run for DAY; return its view."""
-    run = await runs.start_run(
-        ctx=ctx,
-        connector_id=connector_id,
-        cycle_date=DAY,
-        trigger="MANUAL",
-        force=False,
-        actor="test",
-        worker_id="w",
-    )
-    await ingest.execute(ctx, run.id, "w")
-    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 
 async def rows(ctx: AppContext) -> list[IngestedFile]:

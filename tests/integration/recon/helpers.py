@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
+from tests.support.pipeline import DAY, run_once
 from tests.support.targets import Target
+
+__all__ = ["DAY", "jobs", "make_connector", "run_once", "work_jobs"]
 
 from bankfeeds.adapters.db.models import ReconJob
 from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import connectors, ingest, recon, recon_run, run_views, runs
+from bankfeeds.services import connectors, recon, recon_run
 from bankfeeds.services.context import AppContext
 
-DAY = date(2025, 1, 10)
 PATTERNS = {"AXIS": "AXIS_RECON_YYYYMMDD*.csv", "PG": "PG_TXN_YYYYMMDD*.csv"}
 
 
@@ -37,21 +37,6 @@ async def make_connector(ctx: AppContext, target: Target, provider: str, **cfg: 
     )
     view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
-
-
-async def run_once(ctx: AppContext, connector_id: str, day: date = DAY) -> dict[str, Any]:
-    """Start and execute a run to its end; return its view."""
-    run = await runs.start_run(
-        ctx=ctx,
-        connector_id=connector_id,
-        cycle_date=day,
-        trigger="MANUAL",
-        force=False,
-        actor="test",
-        worker_id="test-worker",
-    )
-    await ingest.execute(ctx, run.id, "test-worker")
-    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 
 async def jobs(ctx: AppContext) -> list[ReconJob]:

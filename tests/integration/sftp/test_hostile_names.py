@@ -12,20 +12,18 @@ import hashlib
 import os
 import unicodedata
 from collections.abc import AsyncIterator
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import asyncssh
+from tests.support.pipeline import run_once
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile
 from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import connectors, ingest, run_views, runs
+from bankfeeds.services import connectors
 from bankfeeds.services.context import AppContext
 
-DAY = date(2025, 1, 10)
 GOOD = "AXIS_RECON_20250110.csv"
 NFC = unicodedata.normalize("NFC", "AXIS_RECON_20250110_é.csv")
 NFD = unicodedata.normalize("NFD", NFC)
@@ -78,20 +76,6 @@ async def _connector(ctx: AppContext, host: str, port: int, remote: str, **cfg: 
     return str(view["id"])
 
 
-async def _run(ctx: AppContext, connector_id: str) -> dict[str, Any]:
-    run = await runs.start_run(
-        ctx=ctx,
-        connector_id=connector_id,
-        cycle_date=DAY,
-        trigger="MANUAL",
-        force=False,
-        actor="test",
-        worker_id="test-worker",
-    )
-    await ingest.execute(ctx, run.id, "test-worker")
-    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
-
-
 def _stored(ctx: AppContext) -> list[Path]:
     return [p for p in ctx.settings.data_dir.rglob("*") if p.is_file()]
 
@@ -123,7 +107,7 @@ async def test_names_on_disk_are_refused_and_the_good_file_fetched(
         hostKeyFingerprint=target.fingerprint,
     )
 
-    run = await _run(ctx, cid)
+    run = await run_once(ctx, cid)
 
     assert run["status"] == "SUCCESS", run
     assert run["filesDownloaded"] == 2
@@ -138,7 +122,7 @@ async def test_names_on_disk_are_refused_and_the_good_file_fetched(
         p.is_file() for p in (ctx.settings.data_dir / "staging").rglob("*")
     )
     # A second run refuses them again, and fetches nothing new.
-    again = await _run(ctx, cid)
+    again = await run_once(ctx, cid)
     assert again["status"] == "SUCCESS", again
     assert (again["filesDownloaded"], again["filesSkipped"]) == (0, 2)
     _assert_refused(again, ON_DISK)
@@ -189,7 +173,7 @@ async def test_names_no_file_system_holds_are_refused(ctx: AppContext, tmp_path:
             password="p",
             hostKeyFingerprint=key.get_fingerprint("sha256"),
         )
-        run = await _run(ctx, cid)
+        run = await run_once(ctx, cid)
     finally:
         server.close()
         await server.wait_closed()
@@ -220,6 +204,6 @@ async def test_a_name_that_is_not_utf8_is_refused_alone(ctx: AppContext, target:
         password=target.password,
         hostKeyFingerprint=target.fingerprint,
     )
-    run = await _run(ctx, cid)
+    run = await run_once(ctx, cid)
     assert [f["sha256"] for f in run["ingestedFiles"]] == [good], run
     _assert_refused(run, {"AXIS_RECON_20250110_\udcff.csv": "U+DCFF"})

@@ -6,81 +6,21 @@ Bad sidecars, growing, duplicate, versioned and late files and broken links are 
 from __future__ import annotations
 
 import hashlib
-from datetime import date
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
+from tests.support.pipeline import make_connector, publish, run_once, staging_left
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import audit, connectors, ingest, run_views, runs
+from bankfeeds.services import audit
 from bankfeeds.services.context import AppContext
-
-DAY = date(2025, 1, 10)
-
-
-def publish(target: Target, name: str, data: bytes, *, sidecar: str | None = None) -> str:
-    """Put a file and its sha256sum sidecar (``sidecar`` overrides the hash line)."""
-    target.put(name, data)
-    line = sidecar if sidecar is not None else f"{hashlib.sha256(data).hexdigest()}  {name}\n"
-    target.put(name + ".sha256", line.encode())
-    return hashlib.sha256(data).hexdigest()
-
-
-async def make_connector(
-    ctx: AppContext, target: Target, port: int | None = None, **cfg: Any
-) -> str:
-    """Create an AXIS connector for the target (accept-new host key, no stability wait)."""
-    config = {
-        "host": target.host,
-        "port": port or target.port,
-        "username": target.username,
-        "password": target.password,
-        "remotePath": target.remote_dir,
-        "filePattern": "AXIS_RECON_YYYYMMDD*.csv",
-        "checksumExt": ".sha256",
-        "schedule": "0 19 * * *",
-        "timezone": "Asia/Kolkata",
-        "stableSeconds": 0,
-        **cfg,
-    }
-    body = ConnectorCreate.model_validate(
-        {"name": f"AXIS {target.kind}", "type": "SFTP", "provider": "AXIS", "config": config}
-    )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
-    return str(view["id"])
-
-
-async def run_once(
-    ctx: AppContext, connector_id: str, day: date = DAY, force: bool = False
-) -> dict[str, Any]:
-    """Start and execute a run to its end; return its view."""
-    run = await runs.start_run(
-        ctx=ctx,
-        connector_id=connector_id,
-        cycle_date=day,
-        trigger="MANUAL",
-        force=force,
-        actor="test",
-        worker_id="test-worker",
-    )
-    await ingest.execute(ctx, run.id, "test-worker")
-    return await run_views.get_run(ctx=ctx, run_id=public_id("run", run.id))
 
 
 async def count(ctx: AppContext, model: Any, *where: Any) -> int:
     """Rows of ``model`` matching ``where``."""
     async with ctx.sessions() as session:
         return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
-
-
-def staging_left(ctx: AppContext) -> list[Path]:
-    """Files left under the staging directory."""
-    root = ctx.settings.data_dir / "staging"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
 
 async def test_ingests_verifies_stores_and_pins(ctx: AppContext, target: Target) -> None:

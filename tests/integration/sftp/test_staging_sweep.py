@@ -6,7 +6,7 @@ import os
 import time
 from datetime import date
 
-from tests.integration.sftp.test_ingest import make_connector
+from tests.support.pipeline import make_connector
 from tests.support.targets import Target
 
 from bankfeeds.services import runs, staging

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.integration.sftp.test_ingest import make_connector, publish, run_once, staging_left
 from tests.support.pgp import Keys, encrypt_file, make_keys
+from tests.support.pipeline import make_connector, publish, run_once, staging_left
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile
