@@ -41,7 +41,7 @@ async def ingest_api(
     checkpoint("after-download")
     c = Candidate(
         name=delivery.name,
-        path=delivery.pages[0].url if delivery.pages else delivery.name,
+        path=(delivery.pages[0].url if delivery.pages else delivery.name)[:1024],
         size=delivery.size,
         mtime=int(ctx.clock().timestamp()),
         sidecar_path=None,
@@ -52,7 +52,7 @@ async def ingest_api(
                 f"{delivery.name}: page {page.url} has SHA-256 {page.sha256[:12]}… but the bank "
                 f"says {page.expected_sha256[:12]}…."
             )
-            page_c = replace(c, path=page.url, size=page.size)
+            page_c = replace(c, path=page.url[:1024], size=page.size)
             result = DownloadResult(page.sha256, page.size)
             await record_quarantine(ctx, run, connector, page_c, page.path, result, problem)
             tally.quarantined += 1
