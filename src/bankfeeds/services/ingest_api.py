@@ -46,17 +46,17 @@ async def ingest_api(
         mtime=int(ctx.clock().timestamp()),
         sidecar_path=None,
     )
-    for page in delivery.pages:
-        if page.expected_sha256 is not None and page.expected_sha256 != page.sha256:
-            problem = ChecksumMismatch(
-                f"{delivery.name}: page {page.url} has SHA-256 {page.sha256[:12]}… but the bank "
-                f"says {page.expected_sha256[:12]}…."
-            )
-            page_c = replace(c, path=page.url[:1024], size=page.size)
-            result = DownloadResult(page.sha256, page.size)
-            await record_quarantine(ctx, run, connector, page_c, page.path, result, problem)
-            tally.quarantined += 1
-            return
+    if mismatches := delivery.checksum_mismatches:  # the first bad page quarantines the day
+        page = mismatches[0]
+        problem = ChecksumMismatch(
+            f"{delivery.name}: page {page.url} has SHA-256 {page.sha256[:12]}… but the bank "
+            f"says {(page.expected_sha256 or '')[:12]}…."
+        )
+        page_c = replace(c, path=page.url[:1024], size=page.size)
+        result = DownloadResult(page.sha256, page.size)
+        await record_quarantine(ctx, run, connector, page_c, page.path, result, problem)
+        tally.quarantined += 1
+        return
     # The bank's checksum covers the stored bytes only when one page was stored as it came.
     only = delivery.pages[0] if len(delivery.pages) == 1 else None
     expected = only.expected_sha256 if only and only.sha256 == delivery.sha256 else None

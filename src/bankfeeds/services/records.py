@@ -137,6 +137,22 @@ def file_row(
     )
 
 
+async def file_by_hash(
+    session: AsyncSession, connector_pk: int, sha256: str
+) -> IngestedFile | None:
+    """The connector's file with these bytes, if it has one (at most one: the key is unique)."""
+    return await session.scalar(
+        select(IngestedFile).where(
+            IngestedFile.connector_id == connector_pk, IngestedFile.sha256 == sha256
+        )
+    )
+
+
+def same_bytes(existing: IngestedFile) -> str:
+    """Why a file was skipped: the row that already holds its bytes."""
+    return f"same bytes as {public_id('file', existing.id)} ({existing.remote_name})"
+
+
 async def prior_version(
     session: AsyncSession, connector_pk: int, name: str, cycle_date: date
 ) -> IngestedFile | None:
@@ -214,14 +230,9 @@ async def _duplicate(
     """The same bytes are already ingested: skip, or promote an earlier quarantined copy."""
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
-        existing = await session.scalar(
-            select(IngestedFile).where(
-                IngestedFile.connector_id == connector.id,
-                IngestedFile.sha256 == result.sha256,
-            )
-        )
+        existing = await file_by_hash(session, connector.id, result.sha256)
         assert existing is not None
-        message = f"same bytes as {public_id('file', existing.id)} ({existing.remote_name})"
+        message = same_bytes(existing)
         outcome = "SKIPPED"
         if existing.status == "QUARANTINED":
             # The bytes were refused before only because of their sidecar; now they verify.
@@ -271,12 +282,8 @@ async def record_quarantine(
                 await session.flush()
                 file_pk = row.id
         except IntegrityError:
-            file_pk = await session.scalar(
-                select(IngestedFile.id).where(
-                    IngestedFile.connector_id == connector.id,
-                    IngestedFile.sha256 == result.sha256,
-                )
-            )
+            known = await file_by_hash(session, connector.id, result.sha256)
+            file_pk = known.id if known else None
         session.add(run_file(run.id, file_pk, c, result, "QUARANTINED", problem.message, now))
         await open_exception(
             session,

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile
 from bankfeeds.adapters.sftp import DownloadResult
-from bankfeeds.domain.ids import public_id
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate
 from bankfeeds.services.expectations import resolve_missing
 from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.normalise_files import normalise_stored
-from bankfeeds.services.records import file_row, prior_version, remember, run_file
+from bankfeeds.services.records import (
+    file_by_hash,
+    file_row,
+    prior_version,
+    remember,
+    run_file,
+    same_bytes,
+)
 from bankfeeds.services.unpack import Layer
 
 UNPACKED = "UNPACKED"
@@ -48,14 +54,11 @@ async def record_unpacked(
     result = DownloadResult(root.sha256, root.size)
     leaves: list[int] = []
     async with ctx.sessions.begin() as session:
-        existing = await session.scalar(
-            select(IngestedFile).where(
-                IngestedFile.connector_id == connector.id, IngestedFile.sha256 == root.sha256
-            )
-        )
+        existing = await file_by_hash(session, connector.id, root.sha256)
         if existing is not None and existing.status != "QUARANTINED":
-            message = f"same bytes as {public_id('file', existing.id)} ({existing.remote_name})"
-            session.add(run_file(run.id, existing.id, c, result, "SKIPPED", message, now))
+            session.add(
+                run_file(run.id, existing.id, c, result, "SKIPPED", same_bytes(existing), now)
+            )
             if listed:
                 await remember(session, ctx, connector.id, run.id, c, root.sha256, existing.id)
             return "SKIPPED"
@@ -132,13 +135,11 @@ async def _add_layer(
             await session.flush()
     except IntegrityError:
         # The same bytes came before in another delivery: that copy stands, this one is noted.
-        known = await session.scalar(
-            select(IngestedFile.id).where(
-                IngestedFile.connector_id == connector.id, IngestedFile.sha256 == layer.sha256
-            )
+        known = await file_by_hash(session, connector.id, layer.sha256)
+        message = same_bytes(known) if known else "already ingested"
+        session.add(
+            run_file(run.id, known.id if known else None, c, result, "SKIPPED", message, now)
         )
-        message = f"same bytes as {public_id('file', known)}" if known else "already ingested"
-        session.add(run_file(run.id, known, c, result, "SKIPPED", message, now))
         return
     if not layer.children:
         leaves.append(row.id)
