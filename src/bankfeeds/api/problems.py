@@ -174,25 +174,31 @@ def _bad_in(value: Any, path: str) -> str | None:
     return None
 
 
+_UNSTORABLE = "must not contain NUL characters or unpaired surrogates"
+
+
+def _bad_pair(encoded: bytes, where: str) -> FieldError | None:
+    """The first urlencoded key or value (of a query or form) that cannot be stored."""
+    text = encoded.decode("latin-1")
+    for key, value in parse_qsl(text, keep_blank_values=True, errors="surrogateescape"):
+        if not (_storable(key) and _storable(value)):
+            return FieldError(key if _storable(key) else where, _UNSTORABLE)
+    return None
+
+
 def unstorable_text(scope: Scope, body: bytes) -> FieldError | None:
     """A query parameter or body field holding text no database column can store, if any.
 
     PostgreSQL refuses NUL in text and UTF-8 cannot carry lone surrogates; caught here, such input
     is a 422 naming the field instead of a 500 from deep in a query.
     """
-    message = "must not contain NUL characters or unpaired surrogates"
-    query = bytes(scope.get("query_string") or b"").decode("latin-1")
-    for key, value in parse_qsl(query, keep_blank_values=True, errors="surrogateescape"):
-        if not (_storable(key) and _storable(value)):
-            return FieldError(key if _storable(key) else "query", message)
+    query = bytes(scope.get("query_string") or b"")
+    if (bad := _bad_pair(query, "query")) is not None:
+        return bad
     if not body:
         return None
     if str(scope.get("path", "")).startswith("/ui"):  # urlencoded forms
-        pairs = parse_qsl(body.decode("latin-1"), keep_blank_values=True, errors="surrogateescape")
-        for key, value in pairs:
-            if not (_storable(key) and _storable(value)):
-                return FieldError(key if _storable(key) else "body", message)
-        return None
+        return _bad_pair(body, "body")
     if b"\\u" not in body and b"\x00" not in body:
         return None  # only escapes or raw NULs can smuggle either into a JSON body
     try:
@@ -200,7 +206,7 @@ def unstorable_text(scope: Scope, body: bytes) -> FieldError | None:
     except ValueError:
         return None  # not JSON: the route's own parsing says so
     where = _bad_in(document, "")
-    return None if where is None else FieldError(where or "body", message)
+    return None if where is None else FieldError(where or "body", _UNSTORABLE)
 
 
 def _as_json(scope: Scope) -> Scope:
