@@ -32,10 +32,9 @@ from bankfeeds.sandbox.server import SandboxHandle
 from bankfeeds.services import runs, tokens
 from bankfeeds.services.context import AppContext
 from tests.support import pgcluster
-from tests.support.moto_s3 import fake_credentials, new_bucket
+from tests.support.moto_s3 import MotoS3, fake_credentials, new_bucket
 from tests.support.reconcile import assert_reconciled
 from tests.support.server import serve
-from tests.support.sshd import free_port
 from tests.support.targets import threaded_sandbox
 from tests.support.workers import (
     CYCLE,
@@ -276,58 +275,11 @@ async def test_postgres_restarted_immediately_during_a_run_loses_nothing(
 # --- 5. the object store stopped mid-run --------------------------------------------------------
 
 
-class _Moto:
-    """moto's S3 server on a fixed loopback port, serving one request at a time, restartable.
-
-    moto keeps its buckets in process-wide state, so a server started again on the same port
-    serves the same objects: a store outage, not a lost store. Requests are served in turn for
-    the reason tests/support/moto_s3.py gives (S3's atomic conditional puts).
-    """
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self._server: Any = None
-
-    @property
-    def endpoint(self) -> str:
-        """The URL boto3 connects to."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        """Listen on the port (again)."""
-        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
-        from werkzeug.serving import make_server
-
-        class Serial(ThreadedMotoServer):
-            def _server_entry(self) -> None:
-                app = DomainDispatcherApplication(create_backend_app)
-                self._server = make_server(
-                    self._ip_address, self._port, app, False, request_handler=MotoRequestHandler
-                )
-                self._server_ready_event.set()
-                self._server.serve_forever()
-
-        self._server = Serial(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
-
-    def stop(self) -> None:
-        """Stop serving and close the listening socket: connections are refused."""
-        if self._server is not None:
-            self._server.stop()
-            self._server._server.server_close()
-            self._server = None
-
-
 @pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[_Moto]:
+def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoS3]:
     """A restartable moto S3 server with throwaway credentials in the environment."""
     fake_credentials(monkeypatch, tmp_path)
-    server = _Moto()
+    server = MotoS3()
     server.start()
     try:
         yield server
@@ -336,7 +288,7 @@ def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[_Moto]:
 
 
 async def test_object_store_stopped_mid_run_leaves_no_row_without_its_object(
-    db_url: str, moto: _Moto, sandbox: SandboxHandle, tmp_path: Path
+    db_url: str, moto: MotoS3, sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
     bucket, _ = new_bucket(moto.endpoint)
     settings = _settings(tmp_path, db_url, S3_BUCKET=bucket, S3_ENDPOINT=moto.endpoint)

@@ -10,11 +10,13 @@ import contextlib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mypy_boto3_s3 import S3Client
 
 from bankfeeds.adapters.objectstore_s3_client import make_client
+from tests.support.sshd import free_port
 
 REGION = "us-east-1"
 _AMBIENT = (
@@ -30,38 +32,62 @@ _AMBIENT = (
 )
 
 
+class MotoS3:
+    """moto's S3 server on a fixed loopback port, serving one request at a time, restartable.
+
+    moto checks If-None-Match and then writes without a lock, so two concurrent puts can both
+    succeed; S3 itself decides atomically. Serving requests in turn gives the tests S3's
+    semantics, while the client still sends its puts concurrently. moto keeps its buckets in
+    process-wide state, so a server started again on the same port serves the same objects: a
+    store outage, not a lost store.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._server: Any = None
+
+    @property
+    def endpoint(self) -> str:
+        """The URL boto3 connects to."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Listen on the port (again)."""
+        from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        class Serial(ThreadedMotoServer):
+            def _server_entry(self) -> None:
+                app = DomainDispatcherApplication(create_backend_app)
+                self._server = make_server(
+                    self._ip_address, self._port, app, False, request_handler=MotoRequestHandler
+                )
+                self._server_ready_event.set()
+                self._server.serve_forever()
+
+        self._server = Serial(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket: connections are refused."""
+        if self._server is not None:
+            self._server.stop()
+            self._server._server.server_close()
+            self._server = None
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """Run moto's S3 server on a free loopback port; yield its endpoint URL."""
-    from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
-    from werkzeug.serving import make_server
-
-    class SerialMotoServer(ThreadedMotoServer):
-        """moto serving one request at a time.
-
-        moto checks If-None-Match and then writes without a lock, so two concurrent puts can
-        both succeed; S3 itself decides atomically. Serving requests in turn gives the tests
-        S3's semantics, while the client still sends its puts concurrently.
-        """
-
-        def _server_entry(self) -> None:
-            app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server(
-                self._ip_address, self._port, app, False, request_handler=MotoRequestHandler
-            )
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    server = SerialMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server = MotoS3()
     server.start()
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield server.endpoint
     finally:
         server.stop()
 
