@@ -233,6 +233,12 @@ class LayoutMismatch(ParseError):
     code = "layout-mismatch"
 
 
+class TrailerMismatch(ParseError):
+    """The file's trailer disagrees with its rows: the file looks truncated or padded."""
+
+    code = "trailer-mismatch"
+
+
 # --- object store --------------------------------------------------------------------------------
 
 

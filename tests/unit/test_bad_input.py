@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.domain.normalise import NormaliseResult, normalise
+from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise
 from bankfeeds.domain.patterns import (
     matches,
     normalisation_twins,
@@ -227,7 +227,6 @@ def test_a_10_mb_unquoted_remark_is_kept() -> None:
     [
         (b"", "file is empty"),
         (b"  \n\r\n\n", "file is empty"),
-        (AXIS_HEAD + ROW + b"T2,\xff\xfe,1\n", "line 3"),
         (b"\xff" + AXIS_HEAD, "line 1"),
         (b"A,B\n1,2\n", "no column"),
         (b'"TXNID' + b"x" * 200_000 + b'",CREDIT_AMT\n' + ROW, "header (line 1)"),
@@ -237,6 +236,12 @@ def test_unreadable_files_raise_parse_error(data: bytes, fragment: str) -> None:
     with pytest.raises(ParseError) as info:
         _axis(data)
     assert fragment in info.value.message
+
+
+def test_undecodable_bytes_in_a_body_line_spoil_that_row_only() -> None:
+    result = _axis(AXIS_HEAD + ROW + b"T2,\xff\xfe,1\n")
+    assert result.rows.height == 1
+    assert result.bad_rows == [BadRow(3, "expected 11 fields, found 3")]
 
 
 @settings(max_examples=50, derandomize=True, deadline=None)

@@ -112,9 +112,13 @@ def test_cp1252_file() -> None:
     assert json.loads(rows["raw"][0])["NARRATION"] == "Café credit"
 
 
-def test_undecodable_bytes_raise_parse_error() -> None:
-    with pytest.raises(ParseError, match="not valid utf-8"):
-        _bank(f"{AXIS_HEAD}\n".encode() + _axis_row("T1").encode("utf-16"), "AXIS")
+def test_undecodable_bytes_in_a_mapped_column_make_that_row_bad() -> None:
+    # Issue 14: an undecodable byte no longer sinks the whole file, only a row that needs it.
+    data = f"{AXIS_HEAD}\n{_axis_row('T0')}\n".encode() + _axis_row("T1").encode("utf-16")
+    result = normalise(data, LAYOUTS["AXIS"], side="BANK", source_file_id=7, cycle_date=DAY)
+    assert result.rows["txn_id"].to_list() == ["T0"]
+    assert result.bad_rows == [BadRow(3, "bytes that are not valid utf-8 in TXNID")]
+    assert result.summary.replaced_bytes == 2  # the UTF-16 BOM, FF FE
 
 
 def test_bom_is_tolerated_even_when_the_layout_says_utf8() -> None:
@@ -225,9 +229,14 @@ def test_quarantine_threshold(bad_count: int, quarantined: bool) -> None:
         assert result.quarantine_reason is None
 
 
-def test_header_without_a_mapped_column_is_a_layout_mismatch() -> None:
-    with pytest.raises(LayoutMismatch, match="no column 'NET_CR_AMT'"):
-        _bank(b"TXNID,CREDIT_AMT,VALUE_DATE,UTR,RRN,POST_DATE,STATUS\n", "AXIS")
+def test_header_without_a_needed_column_is_a_layout_mismatch() -> None:
+    # Issue 14: an optional column (NET_CR_AMT) may be absent; the amount may not.
+    with pytest.raises(
+        LayoutMismatch, match=r"^AXIS header \(line 1\) has no column 'CREDIT_AMT'$"
+    ):
+        _bank(b"TXNID,NET_CR_AMT,VALUE_DATE,UTR,RRN,POST_DATE,STATUS\n", "AXIS")
+    rows, bad = _bank(b"TXNID,CREDIT_AMT,VALUE_DATE,UTR,RRN,POST_DATE,STATUS\n", "AXIS")
+    assert (rows.height, bad) == (0, [])
     with pytest.raises(ParseError, match="no header"):
         _bank(b"", "BOB")
 
@@ -257,15 +266,17 @@ def test_pg_export_paise_timestamps_and_fields() -> None:
 
 
 def test_custom_layout_without_status_or_net_uses_defaults() -> None:
+    # Issue 14: without net, fee or tax the file says nothing about charges (was fee 0, net gross).
     layout = Layout(name="C", delimiter=";", columns={"utr": "ref", "amount": "amt"},
                     default_status="SUCCESS")  # fmt: skip
     result = normalise(
         b"ref;amt\nabc;10.00\n", layout, side="BANK", source_file_id=1, cycle_date=DAY
     )
     row = result.rows.row(0, named=True)
-    assert (row["status"], row["net_paise"], row["fee_paise"], row["value_date"]) == (
-        "SUCCESS", 1000, 0, None,
+    assert (row["status"], row["gross_paise"], row["net_paise"], row["fee_paise"]) == (
+        "SUCCESS", 1000, None, None,
     )  # fmt: skip
+    assert (row["tax_paise"], row["value_date"]) == (None, None)
 
 
 def test_write_parquet_round_trips(tmp_path: Path) -> None:

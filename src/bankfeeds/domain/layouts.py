@@ -36,13 +36,15 @@ class Layout(BaseModel):
     file_pattern: str = ""
     encoding: Literal["utf-8", "utf-8-sig", "cp1252"] = "utf-8"
     delimiter: str = ","
-    #: 0-based line (xlsx: row) of the header; the lines above it are a preamble and are skipped.
+    #: 0-based line (xlsx: row) where the header is expected. A hint: the header is the line of
+    #: the first 20 (or up to this one) holding the mapped column names; lines above it are skipped.
     header_row: int = 0
     #: The provider's full header, in order; documents the layout and drives the sandbox writer.
     header: tuple[str, ...] = ()
-    #: Number of non-blank lines at the end to drop (totals, record counts).
+    #: Number of non-empty lines at the end that are trailers (totals, record counts). Trailers
+    #: starting with TOTAL, Grand Total, Record Count, TRL… are recognised without it.
     footer_rows: int = 0
-    #: Lines after the header matching this regex are trailer lines and are dropped.
+    #: Lines after the header matching this regex are trailer lines, wherever they are.
     trailer_pattern: str | None = None
     columns: dict[CanonicalField, str]
     #: Canonical fields that must have a value on every row.
@@ -81,6 +83,26 @@ class Layout(BaseModel):
     def status_of(self, canonical: Status) -> str:
         """The first raw value this layout maps to ``canonical`` (used when writing files)."""
         return next(raw for raw, status in self.status_map.items() if status == canonical)
+
+
+def header_needs(layout: Layout) -> tuple[tuple[CanonicalField, ...], tuple[CanonicalField, ...]]:
+    """The fields whose column a file's header must have, and the keys it needs one of.
+
+    Every other mapped column is optional: a file without it reads that field as empty. Needed are
+    the amount, the ``required`` fields, the status without a ``default_status``, the Dr/Cr
+    column of a ``drcr`` layout and, of the mapped txn_id/UTR/RRN columns, at least one (the
+    only one when just one is mapped).
+    """
+    must: list[CanonicalField] = ["amount", *layout.required]
+    if layout.default_status is None:
+        must.append("status")
+    if layout.sign == "drcr":
+        must.append("dr_cr")
+    keys = tuple(key for key in KEY_FIELDS if key in layout.columns)
+    if len(keys) == 1:
+        must.append(keys[0])
+    needed = tuple(dict.fromkeys(f for f in must if f in layout.columns))
+    return needed, (() if set(keys) & set(needed) else keys)
 
 
 def _consistency_errors(layout: Layout) -> list[tuple[str, str]]:
@@ -219,7 +241,8 @@ SBI = Layout(
 YES = Layout(
     name="YES", file_format="txt", file_pattern="YES_SETTLEMENT_YYYYMMDD.txt",
     encoding="utf-8-sig", delimiter="\t", amount_unit="paise",
-    footer_rows=1,  # "TOTAL RECORDS: n"
+    # Its "TOTAL RECORDS: n" footer is a default trailer, found and its count checked; no
+    # footer_rows, which would drop the last row of a file sent without the footer.
     header=_names("txn_ref,utr,rrn,txn_time,value_date,amount_paise,charges_paise,net_paise,status"),
     columns={"txn_id": "txn_ref", "utr": "utr", "rrn": "rrn", "txn_at": "txn_time",
              "value_date": "value_date", "amount": "amount_paise", "fee": "charges_paise",
