@@ -70,7 +70,12 @@ def health(
         (daily("SUCCESS", "SUCCESS", "FAILED"), 0, "WARNING", "the last run ended FAILED"),
         (hourly("SUCCESS", "FAILED", "FAILED"), 0, "WARNING", "the last run ended FAILED"),
         (daily("SUCCESS", "PARTIAL"), 0, "WARNING", "the last run ended PARTIAL"),
-        (hourly("FAILED", *SUCCESSES * 8), 0, "WARNING", "success rate 89% is below 90%"),
+        (
+            hourly("FAILED", *SUCCESSES * 8),
+            0,
+            "WARNING",
+            "success rate 89% (last 20 runs in 7 days) is below 90%",
+        ),
         (daily(*SUCCESSES * 3), 1, "WARNING", "1 expected day(s) have no file"),
         (daily(*SUCCESSES * 3), 2, "WARNING", "2 expected day(s) have no file"),
         # CRITICAL
@@ -219,13 +224,38 @@ def test_no_file_for_the_last_two_expected_cycles_is_critical() -> None:
     assert spread.health_status == "WARNING"  # two gaps, but not the latest two
 
 
-def test_rate_over_the_newest_runs_of_any_age_and_average_duration() -> None:
+def test_one_success_rate_with_its_window_and_the_same_runs_for_the_average_duration() -> None:
     month = NOW - timedelta(days=30)
     old = [RunOutcome("FAILED", month - timedelta(hours=n), month - timedelta(hours=n),
                       duration_ms=1000) for n in range(10)]  # fmt: skip
     new = [RunOutcome("SUCCESS", NOW - timedelta(hours=n + 1), NOW - timedelta(hours=n),
                       duration_ms=3000) for n in range(10)]  # fmt: skip
-    got = health(old + new, rate_runs=30)
-    assert got.success_rate == 0.5
-    assert got.average_duration_ms == 2000
-    assert health(old + new).success_rate == 1.0  # the 7-day window alone sees only successes
+    got = health(old + new)
+    # The month-old failures are outside the 7 days: the rate, its count and the average
+    # duration are all over the same 10 recent runs.
+    assert (got.success_rate, got.success_rate_runs) == (1.0, 10)
+    assert got.success_rate_window == "last 20 runs in 7 days"
+    assert got.average_duration_ms == 3000
+
+
+def test_the_warning_rule_and_the_reported_rate_are_the_same_number() -> None:
+    # 17 successes and 3 failures in the last 20 runs of the week: 85 %, a WARNING; the older
+    # successes (and the older runs beyond the newest 20) do not count anywhere.
+    failures: list[RunStatus] = ["FAILED"] * 3
+    runs = hourly(*SUCCESSES * 5, *failures, *SUCCESSES * 17)
+    got = health(runs)
+    assert (got.success_rate, got.success_rate_runs) == (0.85, 20)
+    assert got.health_status == "WARNING"
+    assert got.reasons == ("success rate 85% (last 20 runs in 7 days) is below 90%",)
+
+
+@pytest.mark.parametrize(
+    ("window", "runs", "label"),
+    [
+        (timedelta(days=7), 20, "last 20 runs in 7 days"),
+        (timedelta(days=1), 5, "last 5 runs in 1 day"),
+        (timedelta(hours=36), 10, "last 10 runs in 36 h"),
+    ],
+)
+def test_success_rate_window_label(window: timedelta, runs: int, label: str) -> None:
+    assert health([run("SUCCESS", 1)], window=window, window_runs=runs).success_rate_window == label

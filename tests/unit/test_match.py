@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankfeeds.domain.match import OUTCOME_SCHEMA, OUTCOMES, pg_rows_for_provider, reconcile
+from bankfeeds.domain.match import (
+    OUTCOME_SCHEMA,
+    OUTCOMES,
+    OutcomeTotals,
+    pg_rows_for_provider,
+    reconcile,
+)
 from bankfeeds.domain.normalise import CANONICAL_SCHEMA
 
 DAY = date(2025, 1, 10)
@@ -24,7 +30,7 @@ def _frame(side: str, specs: list[dict[str, Any]], file_id: int) -> pl.DataFrame
         rows.append({
             "side": side, "source_file_id": file_id, "source_row": line, "cycle_date": DAY,
             "txn_id": spec.get("txn_id"), "utr": spec.get("utr"), "rrn": spec.get("rrn"),
-            "gross_paise": gross, "fee_paise": 100, "tax_paise": None,
+            "gross_paise": gross, "fee_paise": spec.get("fee", 100), "tax_paise": None,
             "net_paise": spec.get("net", gross - 100), "currency": "INR",
             "status": spec.get("status", "SUCCESS"), "status_raw": spec.get("status", "SUCCESS"),
             "txn_at": None, "value_date": spec.get("value_date", DAY), "payment_method": "UPI",
@@ -170,13 +176,91 @@ def test_pg_rows_for_provider_reads_the_bank_field() -> None:
     assert pg_rows_for_provider(pg, "HDFC")["txn_id"].to_list() == ["A"]
 
 
+def test_a_refund_matches_the_bank_debit_of_the_same_amount() -> None:
+    # The PG writes its refund as +1,000.78 REFUNDED (canonical REVERSED); the bank as -1,000.78.
+    pg = {**BASE, "gross": 100_078, "net": 100_078, "status": "REVERSED"}
+    bank = {**BASE, "gross": -100_078, "net": -100_078, "status": "REVERSED"}
+    result = reconcile(_frame("PG", [pg], 1), _frame("BANK", [bank], 2))
+    row = result.outcomes.row(0, named=True)
+    assert (row["outcome"], row["gross_delta_paise"], row["net_delta_paise"]) == ("MATCHED", 0, 0)
+    # The amounts stay as the files wrote them; the totals are directed (money out).
+    assert (row["pg_gross_paise"], row["bank_gross_paise"]) == (100_078, -100_078)
+    assert result.summary["MATCHED"] == OutcomeTotals(1, -100_078, -100_078, 0)
+
+
+def test_refunds_differ_by_direction_and_success_against_reversal_is_status_mismatch() -> None:
+    refund = {**BASE, "gross": 100_078, "net": 100_078, "status": "REVERSED"}
+    short = {**BASE, "gross": -90_078, "net": -90_078, "status": "REVERSED"}
+    row = _run([refund], [short]).row(0, named=True)
+    # Bank gave back ₹100 less than the PG refunded: bank - PG = -90,078 - (-1,00,078) = 10,000.
+    assert (row["outcome"], row["gross_delta_paise"]) == ("AMOUNT_MISMATCH", 10_000)
+    paid = {**BASE, "gross": 100_078, "net": 100_078}
+    row = _run([paid], [{**short, "gross": -100_078}]).row(0, named=True)
+    assert (row["outcome"], row["gross_delta_paise"]) == ("STATUS_MISMATCH", -200_156)
+
+
+def test_a_refund_net_is_compared_by_direction_too() -> None:
+    pg = {**BASE, "gross": 100_078, "net": 99_078, "status": "REVERSED"}
+    bank = {**BASE, "gross": -100_078, "net": -98_078, "status": "REVERSED"}
+    row = _run([pg], [bank]).row(0, named=True)
+    assert (row["outcome"], row["gross_delta_paise"], row["net_delta_paise"]) == (
+        "FEE_MISMATCH", 0, 1_000,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("bank_gross", "outcome"),
+    [(10_000, "MATCHED"), (10_050, "MATCHED_WITHIN_TOLERANCE"), (10_500, "AMOUNT_MISMATCH")],
+)
+def test_a_bank_side_without_fee_or_net_gets_no_fee_check(bank_gross: int, outcome: str) -> None:
+    gross_only = {**BASE, "gross": bank_gross, "fee": None, "net": None}
+    row = _run([{**BASE, "gross": 10_000, "net": 9_000}], [gross_only]).row(0, named=True)
+    assert (row["outcome"], row["net_delta_paise"]) == (outcome, None)
+
+
+def test_a_duplicate_carries_the_first_line_and_the_difference() -> None:
+    bank = _frame("BANK", [{"txn_id": "T1", "gross": 100_078}, {"txn_id": "T2"},
+                           {"txn_id": "T1", "gross": 100_080}], 12)  # fmt: skip
+    # A second bank file of the day repeats T1 once more, as a reversal.
+    more = _frame("BANK", [{"txn_id": "T1", "gross": 100_078, "status": "REVERSED"}], 13)
+    pg = _frame("PG", [{"txn_id": "T1", "gross": 100_078}, {"txn_id": "T2"}], 1)
+    outcomes = reconcile(pg, pl.concat([more, bank])).outcomes
+    dups = outcomes.filter(pl.col("outcome") == "DUPLICATE_BANK").select(
+        "bank_source_file_id", "bank_source_row", "first_source_file_id", "first_source_row",
+        "first_gross_paise", "first_status", "first_delta_paise", "gross_delta_paise",
+    )  # fmt: skip
+    assert dups.rows() == [
+        (12, 4, 12, 2, 100_078, "SUCCESS", 2, None),
+        (13, 2, 12, 2, 100_078, "SUCCESS", -200_156, None),
+    ]
+    matched = outcomes.filter(pl.col("outcome") == "MATCHED")
+    assert matched.height == 2
+    assert matched["first_source_row"].null_count() == 2  # only duplicates name a first line
+
+
+def test_duplicates_by_utr_name_their_first_line_on_the_pg_side() -> None:
+    pg: list[dict[str, Any]] = [
+        {"utr": "U1", "gross": 500},
+        {"utr": "U2"},
+        {"utr": "U1", "gross": 700},
+    ]
+    outcomes = _run(pg, [{"utr": "U1", "gross": 500}])
+    dup = outcomes.filter(pl.col("outcome") == "DUPLICATE_PG").row(0, named=True)
+    assert (dup["pg_source_row"], dup["first_source_file_id"], dup["first_source_row"]) == (4, 1, 2)
+    assert (dup["first_gross_paise"], dup["first_delta_paise"]) == (500, 200)
+
+
 _key = st.one_of(st.none(), st.sampled_from(["a", "b", "c", "d"]))
 _row = st.fixed_dictionaries({
     "txn_id": _key, "utr": _key, "rrn": _key,
     "gross": st.integers(-5_000, 50_000), "net": st.one_of(st.none(), st.integers(0, 50_000)),
-    "status": st.sampled_from(["SUCCESS", "FAILED"]),
+    "status": st.sampled_from(["SUCCESS", "FAILED", "REVERSED"]),
     "value_date": st.one_of(st.none(), st.dates(DAY - timedelta(days=5), DAY + timedelta(days=5))),
 })  # fmt: skip
+
+
+def _directed(gross: int, status: str) -> int:
+    return -abs(gross) if status == "REVERSED" else gross
 
 
 @settings(max_examples=150, deadline=None)
@@ -196,6 +280,19 @@ def test_every_row_ends_in_exactly_one_outcome(
     assert paired["match_key"].null_count() == 0
     result_summary = reconcile(_frame("PG", pg, 1), _frame("BANK", bank, 2)).summary
     assert sum(t.count for t in result_summary.values()) == outcomes.height
-    # Totals reconcile: every paisa of each side is in exactly one outcome's total.
-    assert sum(t.pg_gross_paise for t in result_summary.values()) == sum(r["gross"] for r in pg)
-    assert sum(t.bank_gross_paise for t in result_summary.values()) == sum(r["gross"] for r in bank)
+    # Totals reconcile: every paisa of each side is in exactly one outcome's total. Totals are
+    # directed, so a REVERSED row counts as -|gross| whatever sign it was written with.
+    assert sum(t.pg_gross_paise for t in result_summary.values()) == sum(
+        _directed(r["gross"], r["status"]) for r in pg
+    )
+    assert sum(t.bank_gross_paise for t in result_summary.values()) == sum(
+        _directed(r["gross"], r["status"]) for r in bank
+    )
+    # A pair's delta is bank minus PG, directed; a duplicate's is itself minus its first row.
+    for r in paired.iter_rows(named=True):
+        assert r["gross_delta_paise"] == _directed(r["bank_gross_paise"], r["bank_status"]) - (
+            _directed(r["pg_gross_paise"], r["pg_status"])
+        )
+    dups = outcomes.filter(pl.col("outcome").str.starts_with("DUPLICATE"))
+    assert dups["first_source_row"].null_count() == 0
+    assert dups["first_delta_paise"].null_count() == 0

@@ -11,7 +11,11 @@ Definitions:
 * ``last_run_at``: the latest ``started_at`` of any run; ``last_success_at``: the latest
   ``finished_at`` of a ``SUCCESS`` run (a ``PARTIAL`` run lost files, so it is not a success);
 * ``success_rate``: ``SUCCESS`` outcomes / all outcomes among the last ``window_runs`` (20)
-  outcomes that finished within ``window`` (7 days) before ``now``; None when there are none;
+  outcomes that finished within ``window`` (7 days) before ``now``; None when there are none.
+  This is the only success rate: the WARNING rule, the API, the UI and the CLI all show this
+  number, with ``success_rate_window`` ("last 20 runs in 7 days") as its label, and
+  ``success_rate_runs`` says how many runs it counted; ``average_duration_ms`` is over the same
+  runs;
 * backlog: the expected dates with no received file, counted, and the oldest of them.
 
 Status, first rule that applies:
@@ -66,6 +70,20 @@ class Health:
     reasons: tuple[str, ...] = ()
     #: Mean duration of the runs the success rate counts, in milliseconds.
     average_duration_ms: float | None = None
+    #: Which runs ``success_rate`` is over, for people: "last 20 runs in 7 days".
+    success_rate_window: str = ""
+    #: How many runs ``success_rate`` counted (0 when it is None).
+    success_rate_runs: int = 0
+
+
+def success_rate_window(window: timedelta, window_runs: int) -> str:
+    """The label of the success rate's window: 'last 20 runs in 7 days'."""
+    days, rest = divmod(window, timedelta(days=1))
+    if not rest:
+        span = f"{days} day{'s' if days != 1 else ''}"
+    else:
+        span = f"{window.total_seconds() / 3600:g} h"
+    return f"last {window_runs} runs in {span}"
 
 
 def _require_aware(value: datetime, what: str) -> None:
@@ -88,14 +106,27 @@ def _outcomes(runs: Sequence[RunOutcome]) -> list[tuple[datetime, RunStatus]]:
     return found
 
 
-def _success_rate(
-    outcomes: list[tuple[datetime, RunStatus]], now: datetime, window: timedelta, window_runs: int
-) -> float | None:
+def _rated(
+    runs: Sequence[RunOutcome], now: datetime, window: timedelta, window_runs: int
+) -> list[RunOutcome]:
+    """The runs the success rate counts: the newest ``window_runs`` outcomes within ``window``."""
+    # A window reaching past the first representable instant simply has no start.
     start = now - window if window < now - datetime.min.replace(tzinfo=now.tzinfo) else None
-    recent = [status for at, status in outcomes if start is None or at > start][:window_runs]
-    if not recent:
+    done = [
+        r
+        for r in runs
+        if r.status in _OUTCOMES
+        and r.finished_at is not None
+        and (start is None or r.finished_at > start)
+    ]
+    done.sort(key=lambda r: r.finished_at or now, reverse=True)
+    return done[:window_runs]
+
+
+def _success_rate(rated: Sequence[RunOutcome]) -> float | None:
+    if not rated:
         return None
-    return sum(status == "SUCCESS" for status in recent) / len(recent)
+    return sum(r.status == "SUCCESS" for r in rated) / len(rated)
 
 
 def _critical(
@@ -122,6 +153,7 @@ def _critical(
 def _warning(
     outcomes: list[tuple[datetime, RunStatus]],
     rate: float | None,
+    rate_window: str,
     missing: int,
     min_rate: float,
     backlog_days: int,
@@ -130,7 +162,7 @@ def _warning(
     if outcomes and outcomes[0][1] != "SUCCESS":
         reasons.append(f"the last run ended {outcomes[0][1]}")
     if rate is not None and rate < min_rate:
-        reasons.append(f"success rate {rate:.0%} is below {min_rate:.0%}")
+        reasons.append(f"success rate {rate:.0%} ({rate_window}) is below {min_rate:.0%}")
     if missing >= backlog_days:
         reasons.append(f"{missing} expected day(s) have no file")
     return reasons
@@ -150,22 +182,19 @@ def compute_health(
     critical_backlog_days: int = 3,
     warning_success_rate: float = 0.9,
     warning_backlog_days: int = 1,
-    rate_runs: int | None = None,
     unfixable: Collection[str] = frozenset(),
     critical_missing_cycles: int | None = None,
 ) -> Health:
     """Return the connector's health at ``now`` by the rules in this module's docstring.
 
-    ``rate_runs`` reports the success rate over that many newest outcomes of any age (the
-    WARNING rule still uses the windowed rate); a last run that FAILED with an ``unfixable``
-    error code is CRITICAL; so is having no file for the ``critical_missing_cycles`` most
-    recent expected cycle dates.
+    A last run that FAILED with an ``unfixable`` error code is CRITICAL; so is having no file
+    for the ``critical_missing_cycles`` most recent expected cycle dates.
     """
     _require_aware(now, "now")
     outcomes = _outcomes(runs)
     missing = sorted(set(expected_dates) - set(received_dates))
-    rate = _success_rate(outcomes, now, window, window_runs)
-    shown = rate if rate_runs is None else _success_rate(outcomes, now, timedelta.max, rate_runs)
+    rated = _rated(runs, now, window, window_runs)
+    rate = _success_rate(rated)
     critical = _critical(
         outcomes,
         len(missing),
@@ -176,7 +205,10 @@ def compute_health(
     )
     critical += _critical_extra(runs, outcomes, missing, expected_dates, unfixable,
                                 critical_missing_cycles)  # fmt: skip
-    warning = _warning(outcomes, rate, len(missing), warning_success_rate, warning_backlog_days)
+    label = success_rate_window(window, window_runs)
+    warning = _warning(
+        outcomes, rate, label, len(missing), warning_success_rate, warning_backlog_days
+    )
 
     status: HealthStatus = "HEALTHY"
     reasons: list[str] = []
@@ -192,11 +224,13 @@ def compute_health(
         health_status=status,
         last_run_at=max((run.started_at for run in runs if run.started_at), default=None),
         last_success_at=max((at for at, s in outcomes if s == "SUCCESS"), default=None),
-        success_rate=shown,
+        success_rate=rate,
         backlog_missing_days=len(missing),
         backlog_oldest_missing=missing[0] if missing else None,
         reasons=tuple(reasons),
-        average_duration_ms=_average_duration(runs, rate_runs or window_runs),
+        average_duration_ms=_average_duration(rated),
+        success_rate_window=label,
+        success_rate_runs=len(rated),
     )
 
 
@@ -220,8 +254,7 @@ def _critical_extra(
     return reasons
 
 
-def _average_duration(runs: Sequence[RunOutcome], count: int) -> float | None:
-    done = [r for r in runs if r.status in _OUTCOMES and r.finished_at and r.duration_ms]
-    done.sort(key=lambda r: r.finished_at or datetime.min, reverse=True)
-    durations = [r.duration_ms for r in done[:count] if r.duration_ms is not None]
+def _average_duration(rated: Sequence[RunOutcome]) -> float | None:
+    """Mean duration of the runs the success rate counted."""
+    durations = [r.duration_ms for r in rated if r.duration_ms is not None]
     return sum(durations) / len(durations) if durations else None

@@ -16,6 +16,21 @@ Every input row ends in exactly one outcome row (a matched pair is one row cover
    A null net or value date on either side skips that check.
 4. Unmatched PG rows: ``UTR_MISSING`` when the row has no UTR, else ``MISSING_IN_BANK``. Unmatched
    bank rows: ``MISSING_IN_PG``.
+
+Amounts are compared by direction. A ``REVERSED`` row (a refund or reversal; a PG's ``REFUNDED``
+maps to it) is money going back whatever sign its file writes it with, so its *directed* gross and
+net are ``-|gross|`` and ``-|net|``; every other row's are its gross and net as written (see
+:func:`directed`). A PG refund of +1,000.78 and a bank debit of -1,000.78, both ``REVERSED``, are
+the same money: ``MATCHED`` with a delta of 0. A PG ``SUCCESS`` against a bank ``REVERSED`` is
+still ``STATUS_MISMATCH``. The outcome columns ``pg_gross_paise`` / ``bank_gross_paise`` (and net)
+keep the amounts as the files wrote them; ``gross_delta_paise`` and ``net_delta_paise`` (bank
+minus PG) and the summary totals are directed, so a day's totals are its money in minus its money
+out.
+
+A duplicate row also carries the first row of its key (``first_source_file_id``,
+``first_source_row``, ``first_gross_paise``, ``first_status``) and ``first_delta_paise``: its own
+directed gross minus the first row's. A null fee or net (a layout that maps neither) skips only
+the fee check.
 """
 
 from __future__ import annotations
@@ -24,6 +39,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
+
+from bankfeeds.domain.banks import directory, rows_for_provider
 
 OUTCOMES: tuple[str, ...] = (
     "MATCHED", "MATCHED_WITHIN_TOLERANCE", "AMOUNT_MISMATCH", "FEE_MISMATCH", "STATUS_MISMATCH",
@@ -44,12 +61,28 @@ OUTCOME_SCHEMA: dict[str, pl.DataType] = {
     "pg_net_paise": pl.Int64(), "bank_net_paise": pl.Int64(), "net_delta_paise": pl.Int64(),
     "pg_status": pl.String(), "bank_status": pl.String(),
     "pg_value_date": pl.Date(), "bank_value_date": pl.Date(),
+    "first_source_file_id": pl.Int64(), "first_source_row": pl.Int64(),
+    "first_gross_paise": pl.Int64(), "first_status": pl.String(), "first_delta_paise": pl.Int64(),
 }  # fmt: skip
+#: The canonical status of a refund or reversal: money going back.
+REVERSED = "REVERSED"
+_FIRST_COLUMNS = ("source_file_id", "source_row", "gross_paise", "status")
+
+
+def directed(amount: str, status: str) -> pl.Expr:
+    """``amount`` signed by direction: ``-|amount|`` on a ``REVERSED`` row, else as written."""
+    value = pl.col(amount)
+    return pl.when(pl.col(status) == REVERSED).then(-value.abs()).otherwise(value)
+
+
+def _directed(side: str, what: str) -> pl.Expr:
+    """The directed ``gross`` or ``net`` of one side's prefixed columns."""
+    return directed(f"{side}_{what}_paise", f"{side}_status")
 
 
 @dataclass(frozen=True, slots=True)
 class OutcomeTotals:
-    """How many rows got one outcome, and their gross paise on each side and the difference."""
+    """How many rows got one outcome, their directed gross paise on each side and the difference."""
 
     count: int
     pg_gross_paise: int
@@ -79,7 +112,7 @@ def reconcile(
     date_window_days: int = 2,
 ) -> ReconResult:
     """Match canonical PG rows to bank rows and give every row of both exactly one outcome."""
-    p, b = _prepare(pg, "pg"), _prepare(bank, "bank")
+    (p, p_first), (b, b_first) = _prepare(pg, "pg"), _prepare(bank, "bank")
     # ``__id`` is the row's position, so "still unmatched" is a mask cleared by position and a
     # pair's rows are gathered by position: hash joins did both and were a quarter of the time.
     p_mask, b_mask = ~p["pg__dup"], ~b["bank__dup"]
@@ -98,8 +131,8 @@ def reconcile(
     tolerance = _Tolerance(amount_tolerance_paise, amount_tolerance_ratio)
     parts = [
         matched.with_columns(_classify(tolerance, date_window_days)),
-        p.filter(pl.col("pg__dup")).with_columns(outcome=pl.lit("DUPLICATE_PG")),
-        b.filter(pl.col("bank__dup")).with_columns(outcome=pl.lit("DUPLICATE_BANK")),
+        _duplicates(p, p_first, "pg"),
+        _duplicates(b, b_first, "bank"),
         p_open.with_columns(
             outcome=pl.when(pl.col("pg_utr").is_null())
             .then(pl.lit("UTR_MISSING"))
@@ -111,27 +144,13 @@ def reconcile(
     return ReconResult(outcomes, _summary(outcomes))
 
 
-#: The top-level ``bank`` string of a row's raw JSON when it holds no escapes. In the compact JSON
-#: that normalise writes, a quote preceded by ``{`` or ``,`` always opens a key, so this cannot
-#: match inside a value.
-_PLAIN_BANK = r'[{,]"bank":"([^"\\]*)"'
-
-
 def pg_rows_for_provider(pg: pl.DataFrame, provider: str) -> pl.DataFrame:
-    """The canonical PG rows whose original ``bank`` field names ``provider`` (case-insensitive)."""
-    raw = pl.col("raw")
-    # A regex is ~10x faster than a JSON path over a million rows; the rare value with escapes
-    # (where the regex finds nothing) is decoded properly.
-    bank = pg.select(raw.str.extract(_PLAIN_BANK)).to_series()
-    escaped = pg.select(bank.is_null() & raw.str.contains('"bank":"', literal=True)).to_series()
-    if escaped.any():
-        decoded = pg.select(raw.str.json_path_match("$.bank")).to_series()
-        bank = bank.zip_with(~escaped, decoded)
-    return pg.filter(bank.str.strip_chars().str.to_uppercase() == provider.upper())
+    """The canonical PG rows whose ``bank`` field is one of ``provider``'s built-in aliases."""
+    return rows_for_provider(pg, directory(), provider)
 
 
-def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
-    """The columns matching needs, prefixed with the side, a row id and the duplicate flag."""
+def _prepare(df: pl.DataFrame, side: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The side's prefixed columns, row id and duplicate flag; and its duplicates' first rows."""
     ordered = df.select(_SIDE_COLUMNS)
     # One file in line order (how normalise returns it) needs no sort.
     in_order = ordered["source_file_id"].n_unique() <= 1 and ordered["source_row"].is_sorted()
@@ -139,7 +158,8 @@ def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
         ordered = ordered.sort("source_file_id", "source_row")
     if ordered["txn_id"].null_count() == 0:
         # Every row's key is its txn_id (the usual case): no need to build composite keys.
-        dup = ~pl.col("txn_id").is_first_distinct()
+        key = pl.col("txn_id")
+        dup = ~key.is_first_distinct()
     else:
         # The key is (which field, its value): a txn_id never collides with an equal UTR. A
         # struct is ~1.6x faster than prefixing every value with its kind into a new string.
@@ -151,10 +171,43 @@ def _prepare(df: pl.DataFrame, side: str) -> pl.DataFrame:
         value = pl.coalesce(*MATCH_KEYS)
         key = pl.struct(kind.alias("k"), value.alias("v"))
         dup = value.is_not_null() & ~key.is_first_distinct()
-    return ordered.select(
+    prepared = ordered.select(
         *(pl.col(c).alias(f"{side}_{c}") for c in _SIDE_COLUMNS),
         pl.int_range(pl.len(), dtype=pl.Int64).alias(f"{side}__id"),
         dup.alias(f"{side}__dup"),
+    )
+    return prepared, _first_rows(ordered, prepared[f"{side}__dup"], key, side)
+
+
+def _first_rows(ordered: pl.DataFrame, dup: pl.Series, key: pl.Expr, side: str) -> pl.DataFrame:
+    """``{side}__id`` of every duplicate row with the first row of its key (``first_*``)."""
+    columns = [pl.col(c).alias(f"first_{c}") for c in _FIRST_COLUMNS]
+    firsts = [*columns, directed("gross_paise", "status").alias("__first_directed")]
+    if not dup.any():  # the usual case: nothing to look up, nothing to pay
+        return ordered.head(0).select(pl.lit(0, pl.Int64).alias(f"{side}__id"), *firsts)
+    # Only the rows whose key repeats take part (a semi join against the few duplicate keys), so
+    # a million-row side with a handful of duplicates costs one hash probe, not a window per column.
+    keyed = ordered.with_columns(
+        pl.int_range(pl.len(), dtype=pl.Int64).alias("__id"), key.alias("__key"), dup.alias("__dup")
+    )
+    repeated = keyed.filter(pl.col("__dup")).select("__key").unique()
+    involved = keyed.join(repeated, on="__key", how="semi")
+    # Rows are in file order, so the one row of each key not flagged a duplicate is its first.
+    first = involved.filter(~pl.col("__dup")).select("__key", *firsts)
+    return (
+        involved.filter(pl.col("__dup"))
+        .select(pl.col("__id").alias(f"{side}__id"), "__key")
+        .join(first, on="__key", how="left")
+        .drop("__key")
+    )
+
+
+def _duplicates(rows: pl.DataFrame, firsts: pl.DataFrame, side: str) -> pl.DataFrame:
+    """The side's duplicate rows as outcomes, with the first row of their key and the difference."""
+    dups = rows.filter(pl.col(f"{side}__dup")).join(firsts, on=f"{side}__id", how="left")
+    return dups.with_columns(
+        (_directed(side, "gross") - pl.col("__first_directed")).alias("first_delta_paise"),
+        outcome=pl.lit(f"DUPLICATE_{side.upper()}"),
     )
 
 
@@ -195,8 +248,8 @@ class _Tolerance:
 
 def _classify(tolerance: _Tolerance, window_days: int) -> list[pl.Expr]:
     """Deltas and the outcome of each matched pair, in the documented precedence."""
-    d_gross = pl.col("bank_gross_paise") - pl.col("pg_gross_paise")
-    d_net = pl.col("bank_net_paise") - pl.col("pg_net_paise")
+    d_gross = _directed("bank", "gross") - _directed("pg", "gross")
+    d_net = _directed("bank", "net") - _directed("pg", "net")
     days = (pl.col("bank_value_date") - pl.col("pg_value_date")).dt.total_days().abs()
     exact = (d_gross == 0) & (d_net.is_null() | (d_net == 0))
     outcome = (
@@ -220,11 +273,13 @@ def _finish(all_rows: pl.DataFrame) -> pl.DataFrame:
         pl.coalesce("pg_utr", "bank_utr").alias("utr"),
         pl.col("pg_gross_paise"),
         pl.col("bank_gross_paise"),
-        (pl.col("bank_gross_paise") - pl.col("pg_gross_paise")).alias("gross_delta_paise"),
+        (_directed("bank", "gross") - _directed("pg", "gross")).alias("gross_delta_paise"),
         pl.col("pg_net_paise"),
         pl.col("bank_net_paise"),
-        (pl.col("bank_net_paise") - pl.col("pg_net_paise")).alias("net_delta_paise"),
+        (_directed("bank", "net") - _directed("pg", "net")).alias("net_delta_paise"),
         *(pl.col(f"{s}_{c}") for c in ("status", "value_date") for s in ("pg", "bank")),
+        *(pl.col(f"first_{c}") for c in _FIRST_COLUMNS),
+        pl.col("first_delta_paise"),
     ).cast(OUTCOME_SCHEMA).sort(  # type: ignore[arg-type]
         "pg_source_file_id", "pg_source_row", "bank_source_file_id", "bank_source_row",
         nulls_last=True,
@@ -232,11 +287,11 @@ def _finish(all_rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _summary(outcomes: pl.DataFrame) -> dict[str, OutcomeTotals]:
-    """Counts and gross paise totals for every outcome (zero for outcomes that did not occur)."""
+    """Counts and directed gross paise totals for every outcome (zero when it did not occur)."""
     totals = outcomes.group_by("outcome").agg(
         pl.len().alias("n"),
-        pl.col("pg_gross_paise").sum().alias("pg"),
-        pl.col("bank_gross_paise").sum().alias("bank"),
+        _directed("pg", "gross").sum().alias("pg"),
+        _directed("bank", "gross").sum().alias("bank"),
         pl.col("gross_delta_paise").sum().alias("delta"),
     )
     found = {row[0]: OutcomeTotals(*(int(v) for v in row[1:])) for row in totals.iter_rows()}

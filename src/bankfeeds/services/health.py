@@ -18,10 +18,10 @@ from bankfeeds.domain.retry import UNFIXABLE
 from bankfeeds.domain.schedule import expected_by
 from bankfeeds.services.context import AppContext
 
-#: The health rules of the README: success rate over the last 30 runs, CRITICAL on an error that
-#: retrying cannot fix or on no file for the last two expected cycles.
+#: The health rules of the README: CRITICAL on an error that retrying cannot fix or on no file for
+#: the last two expected cycles. The success rate is the domain's one definition (the last 20
+#: runs in 7 days), so the API, the UI and the WARNING rule show the same number.
 HEALTH_RULES: dict[str, Any] = {
-    "rate_runs": 30,
     "unfixable": UNFIXABLE,
     "critical_missing_cycles": 2,
 }
@@ -52,6 +52,10 @@ def _expected(
     while _due(latest, tz, cutoff, grace, lag) > now:
         latest -= timedelta(days=1)
     return tuple(start + timedelta(days=n) for n in range((latest - start).days + 1))
+
+
+#: File states that do not meet a day's expectation: the bank must send another file.
+NOT_DELIVERED = ("QUARANTINED", "ERROR", "STALE")
 
 
 def expected_dates(ctx: AppContext, row: Connector, since: datetime, now: datetime) -> list[date]:
@@ -97,7 +101,7 @@ async def _received(session: AsyncSession, ids: list[int], since: datetime) -> d
     rows = await session.execute(
         select(IngestedFile.connector_id, IngestedFile.cycle_date)
         .where(IngestedFile.connector_id.in_(ids))
-        .where(IngestedFile.status.not_in(("QUARANTINED", "ERROR")))
+        .where(IngestedFile.status.not_in(NOT_DELIVERED))
         .where(IngestedFile.cycle_date >= since.date() - timedelta(days=2))
         .distinct()
     )
@@ -140,6 +144,8 @@ def health_view(health: Health, next_run: str | None) -> dict[str, Any]:
         "lastRunAt": health.last_run_at.isoformat() if health.last_run_at else None,
         "lastSuccessAt": health.last_success_at.isoformat() if health.last_success_at else None,
         "successRate": health.success_rate,
+        "successRateWindow": health.success_rate_window,
+        "successRateRuns": health.success_rate_runs,
         "averageDurationMs": health.average_duration_ms,
         "backlog": {
             "missingDays": health.backlog_missing_days,

@@ -1,4 +1,4 @@
-"""The Jinja2 environment: templates, and filters for times, sizes and rates."""
+"""The Jinja2 environment: templates, and filters for times, sizes, rates and money."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi.templating import Jinja2Templates
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
+
+from bankfeeds.domain.money import format_optional_paise
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -72,8 +74,8 @@ def duration(ms: int | None) -> str:
 
 
 def rupees(paise: int | None) -> str:
-    """Paise as rupees with two decimals and thousands separators."""
-    return f"₹{(paise or 0) / 100:,.2f}"
+    """Paise as rupees in Indian grouping ('₹1,23,971.00'), '—' for no amount."""
+    return format_optional_paise(paise)
 
 
 def iso_day(value: date | str | None) -> str:
