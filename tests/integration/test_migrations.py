@@ -17,6 +17,7 @@ TABLES = {
     "recon_run_file",
     "recon_remote_file",
     "recon_job",
+    "recon_job_file",
     "recon_exception",
     "api_token",
     "audit_log",

@@ -51,6 +51,7 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("POST", "/ops/connectors/{connector_id}/pause"): Role.OPERATOR,
     ("POST", "/ops/connectors/{connector_id}/resume"): Role.OPERATOR,
     ("POST", "/ops/recon/jobs"): Role.OPERATOR,
+    ("POST", "/ops/files/{file_id}/accept"): Role.OPERATOR,
     ("POST", "/ops/exceptions/{exception_id}/resolve"): Role.OPERATOR,
     ("POST", "/ops/connectors"): Role.ADMIN,
     ("PATCH", "/ops/connectors/{connector_id}"): Role.ADMIN,
@@ -168,6 +169,7 @@ def _setup(live: Live) -> dict[str, str]:
         "backfill": backfill.json()["jobId"],
         "job_id": "job_999999",
         "exception_id": "exc_999999",
+        "file_id": "file_999999",
         "name": "no-such-token",
         "revoked": made.json()["token"],
     }

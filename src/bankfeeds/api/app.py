@@ -11,6 +11,7 @@ from bankfeeds import __version__
 from bankfeeds.api import problems
 from bankfeeds.api.headers import SecurityHeaders
 from bankfeeds.api.routes import admin, connectors, metrics, system
+from bankfeeds.api.routes import files as file_routes
 from bankfeeds.api.routes import recon as recon_routes
 from bankfeeds.api.routes import runs as run_routes
 from bankfeeds.services.context import AppContext
@@ -57,6 +58,7 @@ def create_app(
     app.include_router(connectors.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(run_routes.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(recon_routes.router, responses=problems.PROBLEM_RESPONSES)
+    app.include_router(file_routes.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(admin.router, responses=problems.PROBLEM_RESPONSES)
     web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)

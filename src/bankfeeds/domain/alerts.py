@@ -16,6 +16,9 @@ class AlertKind(StrEnum):
     RUN_FAILED = "RUN_FAILED"
     FILE_MISSING = "FILE_MISSING"
     CHECKSUM_MISMATCH = "CHECKSUM_MISMATCH"
+    STALE_FILE = "STALE_FILE"
+    UNKNOWN_BANK = "UNKNOWN_BANK"
+    COUNTERPART_MISSING = "COUNTERPART_MISSING"
     HEALTH_CRITICAL = "HEALTH_CRITICAL"
     HEALTH_RECOVERED = "HEALTH_RECOVERED"
 
@@ -24,6 +27,9 @@ TITLES: dict[str, str] = {
     AlertKind.RUN_FAILED: "Run failed after its last retry",
     AlertKind.FILE_MISSING: "Expected file is missing",
     AlertKind.CHECKSUM_MISMATCH: "File checksum mismatch",
+    AlertKind.STALE_FILE: "Bank re-sent another day's file",
+    AlertKind.UNKNOWN_BANK: "PG rows name a bank no connector answers to",
+    AlertKind.COUNTERPART_MISSING: "Bank rows have no PG rows to reconcile with",
     AlertKind.HEALTH_CRITICAL: "Connector health is CRITICAL",
     AlertKind.HEALTH_RECOVERED: "Connector recovered from CRITICAL",
 }

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from bankfeeds.domain.banks import alias_problem
 from bankfeeds.domain.layouts import layout_from_dict
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS, validate_pattern
 from bankfeeds.domain.retry import validate_retry
@@ -106,6 +107,8 @@ class ConnectorConfig(_Wire):
     pgp_public_key: str | None = None
     #: A CUSTOM connector's file layout (see docs/layouts.md), checked by ``layout_from_dict``.
     layout: dict[str, Any] | None = None
+    #: Other names the PG export gives this bank (names, short codes, IFSC prefixes).
+    bank_aliases: list[str] | None = Field(default=None, max_length=50)
 
 
 class ConnectorCreate(_Wire):
@@ -172,6 +175,9 @@ def validate_definition(
         errors += validate_retry(config["retry"])
     if config.get("layout") is not None:
         errors += _layout_errors(config["layout"])
+    for i, alias in enumerate(config.get("bankAliases") or []):
+        if (problem := alias_problem(alias)) is not None:
+            bad(f"bankAliases.{i}", problem)
     _validate_pgp(config, secrets, bad)
     if ctype is ConnectorType.SFTP:
         _validate_sftp(config, secrets, bad)
@@ -209,6 +215,12 @@ def _layout_errors(raw: Any) -> list[FieldError]:
         layout_from_dict(raw)
     except ValidationFailed as exc:
         return [FieldError(f"config.{e.field}", e.message) for e in exc.errors]
+    # The layout's name is the provider its files are reconciled as (services/banks.py).
+    name = str(raw.get("name", "")).strip().upper()
+    if len(name) > 16:
+        return [FieldError("config.layout.name", "must be at most 16 characters (the bank's name)")]
+    if name in ("PG", "CUSTOM"):
+        return [FieldError("config.layout.name", f"{name} cannot name a bank; use the bank's name")]
     return []
 
 

@@ -30,7 +30,8 @@ from bankfeeds.domain.connectors import (
 )
 from bankfeeds.domain.ids import parse_id, public_id
 from bankfeeds.errors import BankfeedsError, Conflict, FieldError, NotFound, ValidationFailed
-from bankfeeds.services import audit
+from bankfeeds.services import audit, recon
+from bankfeeds.services.banks import recon_provider
 from bankfeeds.services.connector_views import connector_view
 from bankfeeds.services.context import AppContext
 
@@ -169,6 +170,8 @@ async def create(
         raise await _name_conflict(ctx, body.name) from None
     except _KeyTaken:
         return await _replay(ctx, idempotency_key or "", body_hash), False
+    if body.provider is not Provider.PG:
+        await recon.identity_changed(ctx, [recon_provider(body.provider.value, config)])
     return view, True
 
 
@@ -261,9 +264,27 @@ async def update(
                 diff=audit.changes(before, after),
                 now=now,
             )
-            return connector_view(ctx, row, now)
+            view = connector_view(ctx, row, now)
+            identities = {
+                recon_provider(p, c)
+                for p, c in ((str(before["provider"]), before), (row.provider, config))
+                if p != Provider.PG.value
+            }
+            changed = _identity(before) != _identity(after)
     except _NameTaken:
         raise await _name_conflict(ctx, body.name or "") from None
+    if changed and identities:
+        await recon.identity_changed(ctx, identities)
+    return view
+
+
+def _identity(config: dict[str, Any]) -> tuple[Any, ...]:
+    """What decides which PG rows a bank connector's files are reconciled with."""
+    return (
+        config.get("provider"),
+        recon_provider(str(config.get("provider")), config),
+        sorted(str(a) for a in config.get("bankAliases") or []),
+    )
 
 
 async def set_status(

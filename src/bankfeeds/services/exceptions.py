@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import ReconException
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, public_id
+from bankfeeds.domain.match import MATCHED_OUTCOMES, OUTCOMES
 from bankfeeds.services import alerts
 from bankfeeds.services.context import AppContext
 
+#: Kinds about a file or a day rather than a row: in the order an ops person meets them.
+FILE_KINDS: tuple[str, ...] = (
+    "FILE_MISSING", "STALE_FILE", "CHECKSUM_MISMATCH", "PARSE_ERROR", "RUN_FAILED",
+    "UNKNOWN_BANK", "COUNTERPART_MISSING",
+)  # fmt: skip
+#: Every exception kind: the file kinds, then each recon outcome that is not a match.
+KINDS: tuple[str, ...] = FILE_KINDS + tuple(o for o in OUTCOMES if o not in MATCHED_OUTCOMES)
 #: Exception kinds that also page someone through the alert webhooks.
-ALERTED = frozenset({"FILE_MISSING", "CHECKSUM_MISMATCH", "RUN_FAILED"})
+ALERTED = frozenset(
+    {
+        "FILE_MISSING",
+        "CHECKSUM_MISMATCH",
+        "RUN_FAILED",
+        "STALE_FILE",
+        "UNKNOWN_BANK",
+        "COUNTERPART_MISSING",
+    }
+)
 
 
 async def open_exception(
@@ -113,3 +130,32 @@ async def list_exceptions(
         "hasMore": more,
         "cursor": encode_cursor(page[-1].id) if more and page else None,
     }
+
+
+async def resolve_by_system(
+    session: AsyncSession,
+    *conditions: ColumnElement[bool],
+    now: datetime,
+    note: str,
+    keep_key: bool = False,
+) -> int:
+    """Resolve the open exceptions matching ``conditions`` because their cause is gone.
+
+    Runs in the caller's transaction, so the exception closes exactly when the event that removed
+    its cause commits. The note says what removed it; the owner is ``system``. ``keep_key``
+    keeps the dedupe key taken, for causes that cannot come back (a day's file has arrived).
+    """
+    rows = (
+        await session.scalars(
+            select(ReconException).where(ReconException.state == "OPEN", *conditions)
+        )
+    ).all()
+    for row in rows:
+        resolution = {"note": note, "by": "system", "at": now.isoformat()}
+        row.data = {**(row.data or {}), "resolution": resolution}
+        row.state, row.resolved_at, row.owner = "RESOLVED", now, row.owner or "system"
+        # As an operator's resolution does: the same failure later opens (and alerts) again.
+        if not keep_key and row.kind != "CHECKSUM_MISMATCH":
+            row.dedupe_key = None
+    await session.flush()
+    return len(rows)

@@ -7,16 +7,17 @@ resolves itself when the file arrives (by any run, backfill included).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException
+from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException, ReconJob
 from bankfeeds.domain.ids import public_id
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.exceptions import open_exception
-from bankfeeds.services.health import BACKLOG_HORIZON, expected_dates
+from bankfeeds.services.exceptions import open_exception, resolve_by_system
+from bankfeeds.services.health import BACKLOG_HORIZON, NOT_DELIVERED, expected_dates
 
 
 def missing_key(connector_pk: int, cycle_date: date) -> str:
@@ -39,7 +40,7 @@ async def check(*, ctx: AppContext, now: datetime) -> int:
         for cid, day in (
             await session.execute(
                 select(IngestedFile.connector_id, IngestedFile.cycle_date)
-                .where(IngestedFile.status.not_in(("QUARANTINED", "ERROR")))
+                .where(IngestedFile.status.not_in(NOT_DELIVERED))
                 .where(IngestedFile.cycle_date >= since.date())
                 .distinct()
             )
@@ -66,16 +67,87 @@ async def check(*, ctx: AppContext, now: datetime) -> int:
                     provider=connector.provider,
                     cycle_date=day,
                 )
+        opened += await _counterparts(session, ctx, connectors, since, now)
+    return opened
+
+
+def counterpart_key(provider: str, cycle_date: date) -> str:
+    """The dedupe key of a provider-day's COUNTERPART_MISSING exception."""
+    return f"COUNTERPART_MISSING:{provider}:{cycle_date.isoformat()}"
+
+
+async def _counterparts(
+    session: AsyncSession,
+    ctx: AppContext,
+    connectors: Sequence[Connector],
+    since: datetime,
+    now: datetime,
+) -> int:
+    """Bank rows that no PG row will ever meet: a day past both sides' deadlines with no job.
+
+    Usually the PG export names the bank in a way none of its aliases matches; without this
+    the bank's rows would sit normalised and unreconciled, and nobody would be told.
+    """
+    pg_due: set[date] | None = None
+    for c in connectors:
+        if c.provider == "PG":
+            pg_due = (pg_due or set()) | set(expected_dates(ctx, c, since, now))
+    bank_due = {
+        c.id: set(expected_dates(ctx, c, since, now)) for c in connectors if c.provider != "PG"
+    }
+    waiting = (
+        await session.execute(
+            select(IngestedFile)
+            .outerjoin(
+                ReconJob,
+                (ReconJob.provider == IngestedFile.provider)
+                & (ReconJob.cycle_date == IngestedFile.cycle_date),
+            )
+            .where(
+                IngestedFile.status == "NORMALIZED",
+                IngestedFile.provider != "PG",
+                IngestedFile.row_count > 0,
+                IngestedFile.cycle_date >= since.date(),
+                ReconJob.id.is_(None),
+            )
+        )
+    ).scalars()
+    opened = 0
+    for row in waiting:
+        due = row.cycle_date in bank_due.get(row.connector_id, set())
+        if not due or (pg_due is not None and row.cycle_date not in pg_due):
+            continue
+        day = row.cycle_date.isoformat()
+        opened += await open_exception(
+            session,
+            ctx,
+            kind="COUNTERPART_MISSING",
+            severity="HIGH",
+            message=(
+                f"{row.remote_name} has {row.row_count} {row.provider} row(s) for {day}, but no "
+                f"PG file of {day} has rows for {row.provider} (under any of its bank aliases), "
+                "so they are not reconciled. Check the PG export's bank names and the "
+                "connector's bankAliases."
+            ),
+            dedupe_key=counterpart_key(row.provider, row.cycle_date),
+            connector_pk=row.connector_id,
+            run_pk=row.run_id,
+            file_pk=row.id,
+            provider=row.provider,
+            cycle_date=row.cycle_date,
+            data={"name": row.remote_name, "rows": row.row_count},
+        )
     return opened
 
 
 async def resolve_missing(
-    session: AsyncSession, *, connector_pk: int, cycle_date: date, now: datetime
+    session: AsyncSession, *, connector_pk: int, cycle_date: date, now: datetime, file_pk: int
 ) -> None:
     """Resolve the day's FILE_MISSING exception, if open, in the caller's transaction."""
-    await session.execute(
-        update(ReconException)
-        .where(ReconException.dedupe_key == missing_key(connector_pk, cycle_date))
-        .where(ReconException.state == "OPEN")
-        .values(state="RESOLVED", resolved_at=now, owner="system")
+    await resolve_by_system(
+        session,
+        ReconException.dedupe_key == missing_key(connector_pk, cycle_date),
+        now=now,
+        note=f"The file arrived: {public_id('file', file_pk)}.",
+        keep_key=True,
     )

@@ -19,13 +19,17 @@ from typing import Any, Literal
 
 import polars as pl
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException
 from bankfeeds.adapters.objectstore import storage_error
+from bankfeeds.domain.banks import bank_names
 from bankfeeds.domain.layouts import LAYOUTS, Layout, layout_from_dict
 from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise, write_parquet
 from bankfeeds.errors import BankfeedsError, ParseError
+from bankfeeds.services.banks import bank_directory, connected_providers
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.days import day_delivered, open_stale, other_day_twin, stale_reason
 from bankfeeds.services.exceptions import open_exception
 
 log = logging.getLogger(__name__)
@@ -142,8 +146,7 @@ async def _normalise(ctx: AppContext, file_pk: int, staging: Path | None = None)
         await _finish(ctx, row, result, status="QUARANTINED", key=None)
         return False
     key = await store_parquet(ctx, result.rows, staging)
-    await _finish(ctx, row, result, status="NORMALIZED", key=key)
-    return True
+    return await _finish(ctx, row, result, status="NORMALIZED", key=key) == "NORMALIZED"
 
 
 def summary_of(result: NormaliseResult) -> dict[str, Any]:
@@ -151,6 +154,10 @@ def summary_of(result: NormaliseResult) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rows": result.summary.rows,
         "badRows": result.summary.bad_rows,
+        # Bytes the file's encoding could not read outside mapped columns: kept as U+FFFD.
+        "replaced_bytes": result.summary.replaced_bytes,
+        "header_line": result.summary.header_line,
+        "trailer_lines": list(result.summary.trailer_lines),
         **{
             k: v
             for k, v in asdict(result.summary).items()
@@ -159,9 +166,7 @@ def summary_of(result: NormaliseResult) -> dict[str, Any]:
     }
     out = {_camel(k): v for k, v in out.items()}
     if "raw" in result.rows.columns and result.rows.height:
-        banks = result.rows.select(
-            pl.col("raw").str.json_path_match("$.bank").str.strip_chars().str.to_uppercase()
-        ).to_series()
+        banks = bank_names(result.rows).str.strip_chars().str.to_uppercase()
         out["banks"] = sorted({b for b in banks.drop_nulls().unique().to_list() if b})
     return out
 
@@ -173,10 +178,18 @@ def _camel(name: str) -> str:
 
 async def _finish(
     ctx: AppContext, row: IngestedFile, result: NormaliseResult, *, status: str, key: str | None
-) -> None:
-    """Record the outcome on the file row and open its PARSE_ERROR exceptions, in one go."""
+) -> str | None:
+    """Record the outcome on the file row and open its exceptions, in one go; returns the status.
+
+    A NORMALIZED file with rows whose bytes are another day's file becomes STALE instead
+    (``services/days.py``); a NORMALIZED file settles its day's FILE_MISSING and STALE_FILE.
+    """
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
+        twin = None
+        if status == "NORMALIZED" and result.summary.rows:
+            twin = await other_day_twin(session, row)
+            status = "STALE" if twin is not None else status
         done = await session.execute(
             update(IngestedFile)
             .where(IngestedFile.id == row.id, IngestedFile.status == "DOWNLOADED")
@@ -185,12 +198,12 @@ async def _finish(
                 row_count=result.summary.rows,
                 summary=summary_of(result),
                 normalized_key=key,
-                error_message=result.quarantine_reason,
+                error_message=stale_reason(twin) if twin else result.quarantine_reason,
                 updated_at=now,
             )
         )
         if not done.rowcount:  # type: ignore[attr-defined]
-            return  # another worker normalised it meanwhile
+            return None  # another worker normalised it meanwhile
         # A file promoted after an earlier quarantine is parsed again: its old rows go first.
         await session.execute(
             delete(ReconException).where(
@@ -202,6 +215,13 @@ async def _finish(
         rows = _parse_rows(ctx, row, result.bad_rows, result.quarantine_reason)
         if rows:
             await session.execute(insert(ReconException), rows)
+        if twin is not None:
+            await open_stale(session, ctx, row, twin)
+        elif status == "NORMALIZED":
+            await day_delivered(session, ctx, row)
+            if row.provider == "PG":
+                await _unknown_banks(session, ctx, row, summary_of(result).get("banks", []))
+    return status
 
 
 def _parse_rows(
@@ -230,6 +250,35 @@ def _parse_rows(
          "data": data, "created_at": now}
         for line, message, sev, data in items
     ]  # fmt: skip
+
+
+async def _unknown_banks(
+    session: AsyncSession, ctx: AppContext, row: IngestedFile, names: list[str]
+) -> None:
+    """PG rows naming a bank no provider answers to would never be reconciled: say so."""
+    banks, connected = await bank_directory(session), await connected_providers(session)
+    unknown = [n for n in names if banks.provider_of(n) not in connected]
+    if not unknown:
+        return
+    shown = ", ".join(repr(n) for n in unknown[:10])
+    await open_exception(
+        session,
+        ctx,
+        kind="UNKNOWN_BANK",
+        severity="HIGH",
+        message=(
+            f"{row.remote_name} has rows for {len(unknown)} bank name(s) that no bank connector "
+            f"answers to: {shown}. Their rows are not reconciled; add the name to the bank "
+            "connector's bankAliases."
+        ),
+        dedupe_key=f"UNKNOWN_BANK:{row.id}",
+        connector_pk=row.connector_id,
+        run_pk=row.run_id,
+        file_pk=row.id,
+        provider=row.provider,
+        cycle_date=row.cycle_date,
+        data={"name": row.remote_name, "banks": unknown},
+    )
 
 
 async def _unreadable(ctx: AppContext, row: IngestedFile, exc: BankfeedsError) -> None:

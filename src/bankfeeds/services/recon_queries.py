@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Select, select
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconException, ReconJob
+from bankfeeds.adapters.db.models import IngestedFile, ReconException, ReconJob, ReconJobFile
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
 from bankfeeds.errors import Conflict, NotFound
 from bankfeeds.services.context import AppContext
@@ -21,8 +21,16 @@ CSV_CHUNK_ROWS = 20_000
 FORMULA_START = r"^[=+\-@\t\r]"
 
 
-def _job_view(row: ReconJob, runs: dict[int, int | None]) -> dict[str, Any]:
+def _job_view(
+    row: ReconJob, runs: dict[int, int | None], inputs: dict[int, list[tuple[str, int]]]
+) -> dict[str, Any]:
     summary = row.summary or {}
+    mine = inputs.get(row.id, [])
+    sides = {
+        side: [pk for s, pk in mine if s == side] or [default]
+        for side, default in (("BANK", row.bank_file_id), ("PG", row.pg_file_id))
+    }
+    run_pks = sorted({r for pk in sides["BANK"] + sides["PG"] if (r := runs.get(pk)) is not None})
     return {
         "id": public_id("job", row.id),
         "provider": row.provider,
@@ -30,11 +38,9 @@ def _job_view(row: ReconJob, runs: dict[int, int | None]) -> dict[str, Any]:
         "status": row.status,
         "bankFileId": public_id("file", row.bank_file_id),
         "pgFileId": public_id("file", row.pg_file_id),
-        "runIds": [
-            public_id("run", r)
-            for r in (runs.get(row.bank_file_id), runs.get(row.pg_file_id))
-            if r is not None
-        ],
+        "bankFileIds": [public_id("file", pk) for pk in sides["BANK"]],
+        "pgFileIds": [public_id("file", pk) for pk in sides["PG"]],
+        "runIds": [public_id("run", r) for r in run_pks],
         "supersededBy": public_id("job", row.superseded_by_id) if row.superseded_by_id else None,
         "outcomes": summary.get("outcomes", {}),
         "pgRows": summary.get("pgRows"),
@@ -48,14 +54,25 @@ def _job_view(row: ReconJob, runs: dict[int, int | None]) -> dict[str, Any]:
 
 
 async def _views(ctx: AppContext, rows: list[ReconJob]) -> list[dict[str, Any]]:
-    """Job views with the runs that fed each job (through its files)."""
-    file_pks = {pk for r in rows for pk in (r.bank_file_id, r.pg_file_id)}
+    """Job views with their input files and the runs that fetched them."""
+    inputs: dict[int, list[tuple[str, int]]] = {}
     async with ctx.sessions() as session:
         found = await session.execute(
-            select(IngestedFile.id, IngestedFile.run_id).where(IngestedFile.id.in_(file_pks))
+            select(ReconJobFile.job_id, ReconJobFile.side, ReconJobFile.file_id)
+            .where(ReconJobFile.job_id.in_([r.id for r in rows]))
+            .order_by(ReconJobFile.file_id)
         )
-        runs = {pk: run for pk, run in found}
-    return [_job_view(r, runs) for r in rows]
+        for job_pk, side, file_pk in found:
+            inputs.setdefault(job_pk, []).append((side, file_pk))
+        file_pks = {pk for r in rows for pk in (r.bank_file_id, r.pg_file_id)}
+        file_pks |= {pk for pairs in inputs.values() for _, pk in pairs}
+        runs = {
+            pk: run
+            for pk, run in await session.execute(
+                select(IngestedFile.id, IngestedFile.run_id).where(IngestedFile.id.in_(file_pks))
+            )
+        }
+    return [_job_view(r, runs, inputs) for r in rows]
 
 
 async def job_views(ctx: AppContext, pks: list[int]) -> list[dict[str, Any]]:

@@ -17,9 +17,14 @@ import polars as pl
 from sqlalchemy import Table, delete, insert, select, update
 
 from bankfeeds.adapters.db.models import IngestedFile, ReconException, ReconJob
-from bankfeeds.domain.match import ReconResult, pg_rows_for_provider, reconcile
+from bankfeeds.domain.banks import BankDirectory, rows_for_provider
+from bankfeeds.domain.ids import public_id
+from bankfeeds.domain.match import ReconResult, reconcile
+from bankfeeds.services.banks import bank_directory
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.exceptions import resolve_by_system
 from bankfeeds.services.normalise_files import store_parquet
+from bankfeeds.services.recon import job_files
 from bankfeeds.services.recon_results import exception_rows, job_summary
 
 log = logging.getLogger(__name__)
@@ -39,37 +44,59 @@ async def run_job(ctx: AppContext, job_pk: int) -> None:
         await _fail(ctx, job_pk, f"The job stopped with an unexpected error: {exc}"[:500])
 
 
-def _match(provider: str, pg_bytes: bytes, bank_bytes: bytes) -> ReconResult:
-    """Read both sides' canonical rows and reconcile them (in a thread: polars does the work)."""
-    pg = pg_rows_for_provider(pl.read_parquet(io.BytesIO(pg_bytes)), provider)
-    bank = pl.read_parquet(io.BytesIO(bank_bytes))
-    return reconcile(pg, bank)
+def _match(
+    provider: str, banks: BankDirectory, pg_parts: list[bytes], bank_parts: list[bytes]
+) -> ReconResult:
+    """Read both sides' canonical rows (every file of the day) and reconcile them."""
+    pg = rows_for_provider(_read(pg_parts), banks, provider)
+    return reconcile(pg, _read(bank_parts))
+
+
+def _read(parts: list[bytes]) -> pl.DataFrame:
+    """One frame of the canonical rows of several files (each keeps its source file id)."""
+    frames = [pl.read_parquet(io.BytesIO(b)) for b in parts]
+    return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical_relaxed")
 
 
 async def _run(ctx: AppContext, job_pk: int) -> None:
     async with ctx.sessions() as session:
         job = await session.get(ReconJob, job_pk)
         assert job is not None
-        bank = await session.get(IngestedFile, job.bank_file_id)
-        pg = await session.get(IngestedFile, job.pg_file_id)
-    assert bank is not None
-    assert pg is not None
-    if not bank.normalized_key or not pg.normalized_key:
+        inputs = await job_files(session, job_pk)
+        banks = await bank_directory(session)
+    files = {f.id: f for side in inputs.values() for f in side}
+    if not inputs["BANK"] or not inputs["PG"]:
+        await _fail(ctx, job_pk, "The job has no input files on one side.")
+        return
+    if any(not f.normalized_key for f in files.values()):
         await _fail(ctx, job_pk, "An input file has no normalised rows.")
         return
-    pg_bytes = await ctx.store.read_bytes(pg.normalized_key)
-    bank_bytes = await ctx.store.read_bytes(bank.normalized_key)
-    result = await asyncio.to_thread(_match, job.provider, pg_bytes, bank_bytes)
-    del pg_bytes, bank_bytes
+    pg_parts = [await ctx.store.read_bytes(str(f.normalized_key)) for f in inputs["PG"]]
+    bank_parts = [await ctx.store.read_bytes(str(f.normalized_key)) for f in inputs["BANK"]]
+    result = await asyncio.to_thread(_match, job.provider, banks, pg_parts, bank_parts)
+    del pg_parts, bank_parts
     key = await store_parquet(ctx, result.outcomes)
-    rows = await asyncio.to_thread(exception_rows, result, job, bank, pg, ctx.clock())
-    await _complete(ctx, job, rows, job_summary(result, key))
+    newest_bank, newest_pg = inputs["BANK"][-1], inputs["PG"][-1]
+    rows = await asyncio.to_thread(
+        lambda: exception_rows(result, job, newest_bank, newest_pg, ctx.clock(), files=files)
+    )
+    await _complete(ctx, job, rows, job_summary(result, key), list(files))
 
 
 async def _complete(
-    ctx: AppContext, job: ReconJob, rows: list[dict[str, Any]], summary: dict[str, Any]
+    ctx: AppContext,
+    job: ReconJob,
+    rows: list[dict[str, Any]],
+    summary: dict[str, Any],
+    file_pks: list[int],
 ) -> None:
-    """Replace the job's open exceptions, record its summary and mark it and its files done."""
+    """Replace the day's open exceptions, record the summary and mark the job and files done.
+
+    The day's earlier jobs are superseded by this one: their open exceptions were about a day
+    seen in part (one file of two, a version since restated) and close as replaced. A row an
+    operator resolved on any job of the day stays resolved when the same line of the same file
+    ends the same way again.
+    """
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
         done = await session.execute(
@@ -79,20 +106,32 @@ async def _complete(
         )
         if not done.rowcount:  # type: ignore[attr-defined]
             return  # re-queued meanwhile (another worker owns it now)
+        if await session.scalar(select(ReconJob.superseded_by_id).where(ReconJob.id == job.id)):
+            return  # a newer job of the day came while this one ran: its exceptions count
         await session.execute(
             delete(ReconException).where(
                 ReconException.job_id == job.id, ReconException.state == "OPEN"
             )
         )
+        day = select(ReconJob.id).where(
+            ReconJob.provider == job.provider, ReconJob.cycle_date == job.cycle_date
+        )
+        await resolve_by_system(
+            session,
+            ReconException.job_id.in_(day.where(ReconJob.superseded_by_id.is_not(None))),
+            now=now,
+            note=f"Replaced: {public_id('job', job.id)} reconciled the whole day again.",
+        )
         resolved = {
-            (kind, pg_row, bank_row)
-            for kind, pg_row, bank_row in await session.execute(
-                select(ReconException.kind, ReconException.data["pgLine"].as_integer(),
-                       ReconException.data["bankLine"].as_integer())
-                .where(ReconException.job_id == job.id)
+            _key(kind, data)
+            for kind, data in await session.execute(
+                select(ReconException.kind, ReconException.data).where(
+                    ReconException.job_id.in_(day), ReconException.state == "RESOLVED"
+                )
             )
-        }  # fmt: skip
-        fresh = [r for r in rows if (r["kind"], *_lines(r)) not in resolved]
+            if ((data or {}).get("resolution") or {}).get("by") != "system"
+        }
+        fresh = [r for r in rows if _key(r["kind"], r["data"]) not in resolved]
         # Core executemany on the table, in chunks: the ORM's bulk insert spent ~40 % more on
         # 20,000 rows, and one statement per chunk bounds the driver's memory for big jobs.
         for start in range(0, len(fresh), INSERT_CHUNK):
@@ -101,15 +140,16 @@ async def _complete(
             )
         await session.execute(
             update(IngestedFile)
-            .where(IngestedFile.id.in_((job.bank_file_id, job.pg_file_id)))
+            .where(IngestedFile.id.in_(file_pks))
             .where(IngestedFile.status == "NORMALIZED")
             .values(status="MATCHED", updated_at=now)
         )
 
 
-def _lines(row: dict[str, Any]) -> tuple[int | None, int | None]:
-    data = row["data"]
-    return data.get("pgLine"), data.get("bankLine")
+def _key(kind: str, data: dict[str, Any] | None) -> tuple[Any, ...]:
+    """Which line of which file an outcome exception is about, and how it ended."""
+    d = data or {}
+    return kind, d.get("pgFileId"), d.get("pgLine"), d.get("bankFileId"), d.get("bankLine")
 
 
 async def _fail(ctx: AppContext, job_pk: int, message: str) -> None:

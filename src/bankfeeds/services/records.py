@@ -14,15 +14,18 @@ from bankfeeds.adapters.db.models import (
     Connector,
     ConnectorRun,
     IngestedFile,
+    ReconException,
     RemoteFile,
     RunFile,
 )
 from bankfeeds.adapters.sftp import DownloadResult
 from bankfeeds.domain.ids import public_id
 from bankfeeds.errors import ChecksumMismatch
+from bankfeeds.services.banks import recon_provider
 from bankfeeds.services.context import AppContext
+from bankfeeds.services.days import other_day_twin
 from bankfeeds.services.discovery import Candidate, Passed
-from bankfeeds.services.exceptions import open_exception
+from bankfeeds.services.exceptions import open_exception, resolve_by_system
 from bankfeeds.services.expectations import resolve_missing
 from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.normalise_files import normalise_stored
@@ -121,7 +124,7 @@ def file_row(
     return IngestedFile(
         connector_id=connector.id,
         run_id=run.id,
-        provider=connector.provider,
+        provider=recon_provider(connector.provider, connector.config),
         cycle_date=run.cycle_date,
         remote_name=c.name,
         remote_path=c.path,
@@ -138,14 +141,38 @@ def file_row(
 
 
 async def file_by_hash(
-    session: AsyncSession, connector_pk: int, sha256: str
+    session: AsyncSession, connector_pk: int, sha256: str, cycle_date: date
 ) -> IngestedFile | None:
-    """The connector's file with these bytes, if it has one (at most one: the key is unique)."""
+    """The connector's file of that day with these bytes (at most one: the key is unique)."""
     return await session.scalar(
         select(IngestedFile).where(
-            IngestedFile.connector_id == connector_pk, IngestedFile.sha256 == sha256
+            IngestedFile.connector_id == connector_pk,
+            IngestedFile.cycle_date == cycle_date,
+            IngestedFile.sha256 == sha256,
         )
     )
+
+
+async def arrived(session: AsyncSession, row: IngestedFile, now: datetime) -> None:
+    """What a verified file's arrival settles: its sidecar problem, and (unless it may be an
+    old file re-sent, which normalising decides) the day's FILE_MISSING."""
+    await resolve_by_system(
+        session,
+        ReconException.kind == "CHECKSUM_MISMATCH",
+        ReconException.connector_id == row.connector_id,
+        ReconException.cycle_date == row.cycle_date,
+        ReconException.data["name"].as_string() == row.remote_name,
+        now=now,
+        note=f"{row.remote_name} now verifies: {public_id('file', row.id)}.",
+    )
+    if await other_day_twin(session, row) is None:
+        await resolve_missing(
+            session,
+            connector_pk=row.connector_id,
+            cycle_date=row.cycle_date,
+            now=now,
+            file_pk=row.id,
+        )
 
 
 def same_bytes(existing: IngestedFile) -> str:
@@ -201,9 +228,7 @@ async def record_verified(
                 await session.flush()
             except IntegrityError as exc:
                 raise _Duplicate from exc
-            await resolve_missing(
-                session, connector_pk=connector.id, cycle_date=run.cycle_date, now=now
-            )
+            await arrived(session, row, now)
             outcome = "NEW_VERSION" if prior else "DOWNLOADED"
             message = f"new version {row.version} of {c.name}" if prior else None
             session.add(run_file(run.id, row.id, c, result, outcome, message, now))
@@ -230,7 +255,7 @@ async def _duplicate(
     """The same bytes are already ingested: skip, or promote an earlier quarantined copy."""
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
-        existing = await file_by_hash(session, connector.id, result.sha256)
+        existing = await file_by_hash(session, connector.id, result.sha256, run.cycle_date)
         assert existing is not None
         message = same_bytes(existing)
         outcome = "SKIPPED"
@@ -248,9 +273,7 @@ async def _duplicate(
                 )
             )
             outcome, message = "DOWNLOADED", f"verified now; was quarantined as {message}"
-            await resolve_missing(
-                session, connector_pk=connector.id, cycle_date=existing.cycle_date, now=now
-            )
+            await arrived(session, existing, now)
         session.add(run_file(run.id, existing.id, c, result, outcome, message, now))
         if listed:
             await remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
@@ -282,7 +305,7 @@ async def record_quarantine(
                 await session.flush()
                 file_pk = row.id
         except IntegrityError:
-            known = await file_by_hash(session, connector.id, result.sha256)
+            known = await file_by_hash(session, connector.id, result.sha256, run.cycle_date)
             file_pk = known.id if known else None
         session.add(run_file(run.id, file_pk, c, result, "QUARANTINED", problem.message, now))
         await open_exception(

@@ -18,10 +18,10 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile
 from bankfeeds.adapters.sftp import DownloadResult
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate
-from bankfeeds.services.expectations import resolve_missing
 from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.normalise_files import normalise_stored
 from bankfeeds.services.records import (
+    arrived,
     file_by_hash,
     file_row,
     prior_version,
@@ -54,7 +54,7 @@ async def record_unpacked(
     result = DownloadResult(root.sha256, root.size)
     leaves: list[int] = []
     async with ctx.sessions.begin() as session:
-        existing = await file_by_hash(session, connector.id, root.sha256)
+        existing = await file_by_hash(session, connector.id, root.sha256, run.cycle_date)
         if existing is not None and existing.status != "QUARANTINED":
             session.add(
                 run_file(run.id, existing.id, c, result, "SKIPPED", same_bytes(existing), now)
@@ -75,18 +75,16 @@ async def record_unpacked(
                     updated_at=now,
                 )
             )
-            root_pk = existing.id
+            root_pk, root_row = existing.id, existing
         else:
             row = file_row(run, connector, c, result, keys[id(root)], UNPACKED, now)
             row.expected_sha256 = expected
             session.add(row)
             await session.flush()
-            root_pk = row.id
+            root_pk, root_row = row.id, row
         for child in root.children:
             await _add_layer(session, ctx, run, connector, c, child, root_pk, keys, leaves)
-        await resolve_missing(
-            session, connector_pk=connector.id, cycle_date=run.cycle_date, now=now
-        )
+        await arrived(session, root_row, now)
         members = sum(1 for _ in root.leaves())
         message = f"unpacked into {members} file(s)"
         session.add(run_file(run.id, root_pk, c, result, "DOWNLOADED", message, now))
@@ -135,7 +133,7 @@ async def _add_layer(
             await session.flush()
     except IntegrityError:
         # The same bytes came before in another delivery: that copy stands, this one is noted.
-        known = await file_by_hash(session, connector.id, layer.sha256)
+        known = await file_by_hash(session, connector.id, layer.sha256, run.cycle_date)
         message = same_bytes(known) if known else "already ingested"
         session.add(
             run_file(run.id, known.id if known else None, c, result, "SKIPPED", message, now)

@@ -135,23 +135,23 @@ async def test_file_missing_opens_once_after_cutoff_and_resolves_on_arrival(
     later = datetime(2025, 1, 10, 15, 0, tzinfo=UTC)
     assert await expectations.check(ctx=ctx, now=later) == 3  # the 7th, 8th and 9th
     async with ctx.sessions.begin() as session:
-        session.add(
-            IngestedFile(
-                connector_id=pk,
-                provider="AXIS",
-                cycle_date=date(2025, 1, 8),
-                remote_name="AXIS_RECON_20250108.csv",
-                remote_path="/upload/x",
-                remote_size=1,
-                sha256="a" * 64,
-                size=1,
-                status="DOWNLOADED",
-                created_at=later,
-                updated_at=later,
-            )
+        arrived = IngestedFile(
+            connector_id=pk,
+            provider="AXIS",
+            cycle_date=date(2025, 1, 8),
+            remote_name="AXIS_RECON_20250108.csv",
+            remote_path="/upload/x",
+            remote_size=1,
+            sha256="a" * 64,
+            size=1,
+            status="DOWNLOADED",
+            created_at=later,
+            updated_at=later,
         )
+        session.add(arrived)
+        await session.flush()
         await expectations.resolve_missing(
-            session, connector_pk=pk, cycle_date=date(2025, 1, 8), now=later
+            session, connector_pk=pk, cycle_date=date(2025, 1, 8), now=later, file_pk=arrived.id
         )
     async with ctx.sessions() as session:
         states = dict(

@@ -164,7 +164,9 @@ class IngestedFile(Base):
     updated_at: Mapped[datetime]
 
     __table_args__ = (
-        UniqueConstraint("connector_id", "sha256"),
+        # The same bytes may be another day's file too (two header-only holidays): once per day.
+        UniqueConstraint("connector_id", "cycle_date", "sha256"),
+        Index("ix_recon_ingested_file_connector_sha", "connector_id", "sha256"),
         Index("ix_recon_ingested_file_connector_cycle", "connector_id", "cycle_date"),
         Index("ix_recon_ingested_file_listing", "connector_id", "remote_name", "remote_size"),
         Index("ix_recon_ingested_file_provider_cycle", "provider", "cycle_date"),
@@ -209,7 +211,12 @@ class RunFile(Base):
 
 
 class ReconJob(Base):
-    """One provider and cycle date, reconciled over one bank and one PG file version."""
+    """One provider and cycle date, reconciled over every current bank and PG file of the day.
+
+    ``recon_job_file`` lists the inputs; ``inputs_key`` (their ids, hashed) makes the same set of
+    files give one job however many triggers race. ``bank_file_id`` and ``pg_file_id`` are the
+    newest input of each side.
+    """
 
     __tablename__ = "recon_job"
 
@@ -220,6 +227,7 @@ class ReconJob(Base):
     pg_file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"))
     status: Mapped[str] = mapped_column(String(10), default="PENDING")
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("recon_job.id"))
+    inputs_key: Mapped[str] = mapped_column(String(64))
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
@@ -227,9 +235,23 @@ class ReconJob(Base):
     finished_at: Mapped[datetime | None]
 
     __table_args__ = (
-        UniqueConstraint("provider", "cycle_date", "bank_file_id", "pg_file_id"),
+        UniqueConstraint("provider", "cycle_date", "inputs_key"),
         Index("ix_recon_job_status_created", "status", "created_at"),
     )
+
+
+class ReconJobFile(Base):
+    """One input file of a recon job, and which side it feeds."""
+
+    __tablename__ = "recon_job_file"
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("recon_job.id", ondelete="CASCADE"), primary_key=True
+    )
+    file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"), primary_key=True)
+    side: Mapped[str] = mapped_column(String(4))
+
+    __table_args__ = (Index("ix_recon_job_file_file", "file_id"),)
 
 
 class ReconException(Base):

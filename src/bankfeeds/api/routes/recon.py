@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bankfeeds.api.deps import context, require
 from bankfeeds.domain.auth import Principal, Role
-from bankfeeds.domain.connectors import Provider
 from bankfeeds.services import recon, recon_queries
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.worker import Worker
@@ -26,7 +25,8 @@ class Rerun(BaseModel):
     """Body of ``POST /ops/recon/jobs``."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    provider: Provider
+    #: A built-in provider, or a CUSTOM connector's layout name.
+    provider: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_]+$")
     cycle_date: date = Field(alias="cycleDate")
 
 
@@ -50,7 +50,7 @@ async def list_jobs(
 async def rerun(body: Rerun, request: Request, ctx: Ctx, who: Operator) -> dict[str, Any]:
     """Reconcile a provider's day again, in the worker; 202 with the queued job(s)."""
     jobs = await recon.rerun(
-        ctx=ctx, provider=body.provider.value, cycle_date=body.cycle_date, actor=who.name
+        ctx=ctx, provider=body.provider.upper(), cycle_date=body.cycle_date, actor=who.name
     )
     worker = request.app.state.worker
     if isinstance(worker, Worker):

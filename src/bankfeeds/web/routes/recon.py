@@ -11,7 +11,7 @@ from starlette.responses import Response
 from bankfeeds.api.deps import context
 from bankfeeds.domain.auth import Role
 from bankfeeds.domain.ids import parse_id
-from bankfeeds.services import exceptions, recon_views, resolutions
+from bankfeeds.services import days, exceptions, recon_views, resolutions
 from bankfeeds.services.context import AppContext
 from bankfeeds.web.chart import outcome_bars
 from bankfeeds.web.errors import toast
@@ -77,7 +77,18 @@ async def inbox(
         limit=PAGE,
     )
     filters = {"state": state or "", "kind": kind or "", "connector": connector or ""}
-    return render(request, "exceptions.html", page=page, filters=filters)
+    return render(request, "exceptions.html", page=page, filters=filters, kinds=exceptions.KINDS)
+
+
+@router.post("/exceptions/{exception_id}/accept-file")
+async def accept_file(exception_id: str, request: Request, ctx: Ctx, who: Operator) -> Response:
+    """Accept the stale file a STALE_FILE exception is about; answers with the updated row."""
+    view = await days.accept_for_exception(
+        ctx=ctx, exception_id=exception_id, actor=who.principal.name
+    )
+    response = render(request, "_exception_row.html", exc=view)
+    response.headers["HX-Trigger"] = toast(f"Accepted the file of {exception_id}.")
+    return response
 
 
 @router.post("/exceptions/{exception_id}/resolve")
