@@ -21,6 +21,7 @@ from bankfeeds.services import audit, connector_views, connectors, ingest, run_v
 from bankfeeds.services.context import AppContext
 from tests.security.conftest import Target
 from tests.support.faultproxy import FaultProxy
+from tests.support.pipeline import axis_file
 from tests.support.targets import threaded_sandbox
 
 DAY = date(2025, 1, 10)
@@ -28,7 +29,7 @@ NAME = "AXIS_RECON_20250110.csv"
 
 
 def _publish(target: Target) -> None:
-    data = b"TXNID,CREDIT_AMT\nT1,1.00\n"
+    data = axis_file()
     target.put(NAME, data)
     target.put(NAME + ".sha256", f"{hashlib.sha256(data).hexdigest()}  {NAME}\n".encode())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,24 @@ from bankfeeds.services.context import AppContext
 from tests.support.targets import Target
 
 DAY = date(2025, 1, 10)
+AXIS_HEADER = "TXNID,CREDIT_AMT,NET_CR_AMT,VALUE_DATE,UTR,RRN,AUTH,POST_DATE,BANK,STATUS,REMARKS\n"
+#: An amount no bank format reads (quoted: it holds the delimiter).
+BAD_AMOUNT = "12,3x.00"
+
+
+def axis_file(rows: int = 1, *, seed: int = 0, bad: Collection[int] = ()) -> bytes:
+    """A small AXIS settlement file of ``rows`` data rows, distinct for each ``seed``.
+
+    Lines in ``bad`` (the header is line 1) carry an amount that cannot be parsed.
+    """
+    lines = [AXIS_HEADER]
+    for line in range(2, rows + 2):
+        amount = f'"{BAD_AMOUNT}"' if line in bad else f"{1000 + line + seed}.50"
+        lines.append(
+            f"S{seed}T{line:06d},{amount},995.00,2025-01-10,UTIB{seed:06d}{line:06d},"
+            f"RRN{line:09d},A{line},2025-01-10,AXIS,SUCCESS,ok\n"
+        )
+    return "".join(lines).encode()
 
 
 def publish(target: Target, name: str, data: bytes, *, sidecar: str | bytes | None = None) -> str:

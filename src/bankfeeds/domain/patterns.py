@@ -99,6 +99,24 @@ def validate_pattern(pattern: str) -> str | None:
     return None
 
 
+def date_formats(pattern: str) -> list[str]:
+    """The strftime formats of the pattern's date tokens, left to right (``%Y%m%d`` …)."""
+    return [fmt for _, fmt in _tokens(pattern) if fmt is not None and fmt not in _GLOBS]
+
+
+def example_name(pattern: str, cycle_date: date, wildcard: str = "") -> str:
+    """The pattern written out for one date: ``*`` left out, ``?`` as ``wildcard``."""
+    out: list[str] = []
+    for text, fmt in _tokens(pattern):
+        if fmt is None:
+            out.append(text)
+        elif fmt == "?":
+            out.append(wildcard)
+        elif fmt != "*":
+            out.append(cycle_date.strftime(fmt))
+    return "".join(out)
+
+
 @functools.lru_cache(maxsize=1024)
 def pattern_regex(pattern: str, cycle_date: date) -> re.Pattern[str]:
     """Compile a pattern into a full-match regex for the files of one cycle date.
@@ -119,13 +137,16 @@ def pattern_regex(pattern: str, cycle_date: date) -> re.Pattern[str]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _runs(pattern: str, cycle_date: date) -> tuple[tuple[re.Pattern[str], int], ...]:
+def _runs(
+    pattern: str, cycle_date: date, ignore_case: bool = False
+) -> tuple[tuple[re.Pattern[str], int], ...]:
     """The pattern for one date as the runs between its ``*``, with their widths.
 
     Each run is a regex without quantifiers (literals, and ``.`` for ``?``), so it matches exactly
     ``width`` characters. ``A*B*`` gives ``A``, ``B`` and an empty run: a leading or trailing
     ``*`` shows as an empty first or last run.
     """
+    flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
     runs: list[tuple[list[str], int]] = [([], 0)]
     for text, fmt in _tokens(pattern):
         if fmt == "*":
@@ -135,17 +156,18 @@ def _runs(pattern: str, cycle_date: date) -> tuple[tuple[re.Pattern[str], int], 
         parts, width = runs[-1]
         parts.append(re.escape(literal) if literal else ".")
         runs[-1] = (parts, width + (len(literal) or 1))
-    return tuple((re.compile("".join(parts), re.DOTALL), width) for parts, width in runs)
+    return tuple((re.compile("".join(parts), flags), width) for parts, width in runs)
 
 
-def matches(pattern: str, name: str, cycle_date: date) -> bool:
+def matches(pattern: str, name: str, cycle_date: date, *, ignore_case: bool = False) -> bool:
     """Whether a file name matches the pattern for the given cycle date.
 
     Never backtracks across ``*``, so it runs in O(len(name) x len(pattern)) whatever either
     holds: the first and last runs are pinned to the ends, and each run in between is taken at its
     first occurrence, which is never worse than a later one since the next ``*`` absorbs the rest.
+    ``ignore_case`` is for diagnostics (which names come close); fetching is case-sensitive.
     """
-    runs = _runs(pattern, cycle_date)
+    runs = _runs(pattern, cycle_date, ignore_case)
     if len(runs) == 1:
         return runs[0][0].fullmatch(name) is not None
     (head, _), (tail, tail_width) = runs[0], runs[-1]

@@ -36,6 +36,21 @@ class Passed:
     file_pk: int | None = None
 
 
+@dataclass(frozen=True)
+class Discovery:
+    """One listing split by the run's pattern: what to fetch, what to pass over, what else is there.
+
+    ``matched`` counts the entries the pattern matched for the day, whatever became of them;
+    ``others`` are the listed files it did not match (safe names, sidecars left out), from which
+    a run that matched nothing names the nearest.
+    """
+
+    ready: list[Candidate]
+    passed: list[Passed]
+    matched: int
+    others: list[str]
+
+
 def _join(directory: str, name: str) -> str:
     return directory.rstrip("/") + "/" + name
 
@@ -48,13 +63,15 @@ async def discover(
     checksum_ext: str | None,
     cycle_date: date,
     stable_seconds: float,
-) -> tuple[list[Candidate], list[Passed]]:
+) -> Discovery:
     """List the directory and split matching files into ready candidates and passed-over ones."""
     entries = await source.list_dir(remote_path)
     names = {e.name for e in entries if e.kind == "file"}
     twins = normalisation_twins([e.name for e in entries])
     ready: list[Candidate] = []
     passed: list[Passed] = []
+    others: list[str] = []
+    matched = 0
     for entry in entries:
         if checksum_ext and entry.name.endswith(checksum_ext):
             continue
@@ -63,7 +80,10 @@ async def discover(
             passed.append(Passed(repr(entry.name)[1:-1][:200], None, "REJECTED", reason))
             continue
         if not matches(pattern, entry.name, cycle_date):
+            if entry.kind == "file":
+                others.append(entry.name)
             continue
+        matched += 1
         if entry.name in twins:
             # Two names that display alike could be a spoof; an operator must choose, not us.
             passed.append(
@@ -83,7 +103,7 @@ async def discover(
     if stable_seconds > 0 and ready:
         ready, moving = await _stable(source, remote_path, ready, stable_seconds)
         passed += moving
-    return ready, passed
+    return Discovery(ready, passed, matched, others)
 
 
 def _twin_reason(name: str, twins: dict[str, list[str]]) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, select
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, ReconJob
+from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, ReconJobFile
 from bankfeeds.domain.ids import parse_id, public_id
 from bankfeeds.services.connectors import load
 from bankfeeds.services.context import AppContext
@@ -70,9 +70,10 @@ async def recon_jobs_of_run(*, ctx: AppContext, run_id: str) -> list[str]:
     async with ctx.sessions() as session:
         pks = (
             await session.scalars(
-                select(ReconJob.id)
-                .where(or_(ReconJob.bank_file_id.in_(files), ReconJob.pg_file_id.in_(files)))
-                .order_by(ReconJob.id)
+                select(ReconJobFile.job_id)
+                .where(ReconJobFile.file_id.in_(files))
+                .distinct()
+                .order_by(ReconJobFile.job_id)
             )
         ).all()
     return [public_id("job", pk) for pk in pks]

@@ -11,17 +11,19 @@ import asyncio
 import logging
 import shutil
 from pathlib import Path
+from typing import Any
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.adapters.sftp import SftpSource, open_sftp
 from bankfeeds.domain.checksum import parse_sidecar
+from bankfeeds.domain.nearest import nearest_names, no_file_message
 from bankfeeds.errors import BankfeedsError, ChecksumMismatch, HostKeyError
 from bankfeeds.services import runs
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed, discover, split_known
 from bankfeeds.services.faults import checkpoint
 from bankfeeds.services.ingest_api import ingest_api
-from bankfeeds.services.ingest_common import Tally, count, refuse, store
+from bankfeeds.services.ingest_common import Tally, count, refuse, settle, store
 from bankfeeds.services.normalise_files import resume_known
 from bankfeeds.services.records import record_passed, record_quarantine
 from bankfeeds.services.sources import pin_if_new, record_host_key_refusal, sftp_params
@@ -75,13 +77,16 @@ async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
     staging = ctx.settings.data_dir / "staging" / f"run_{run_pk}"
     beat = _Beat(ctx, run_pk, worker_id, tally)
 
-    async def finish(status: str, code: str | None, message: str | None, retryable: bool) -> None:
+    async def finish(
+        status: str, code: str | None, message: str | None, retryable: bool, got_file: bool
+    ) -> None:
         await runs.finish(
             ctx=ctx,
             run_pk=run_pk,
             worker_id=worker_id,
             status=status,
             retryable=retryable,
+            got_file=got_file,
             error_code=code,
             error_message=message,
             **tally.columns(),
@@ -98,18 +103,24 @@ async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
         except HostKeyError as exc:
             await record_host_key_refusal(ctx, connector, exc)
             raise
+        # Normalisation judged each stored file inside the run; its verdicts decide the outcome.
+        await settle(ctx, run_pk, tally)
         status = tally.outcome()
-        await finish(status, tally.error_code(), tally.summary(), tally.retryable())
+        await finish(
+            status, tally.error_code(), tally.summary(), tally.retryable(), tally.got_file()
+        )
     except BankfeedsError as exc:
         log.warning("run failed: %s", exc.message, extra={"run_id": run_pk})
-        await finish("FAILED", exc.code, exc.message, exc.retryable)
+        await finish("FAILED", exc.code, exc.message, exc.retryable, False)
     except asyncio.CancelledError:
         if not beat.lost:  # shutting down: hand the run back for another worker
             await asyncio.shield(runs.release(ctx=ctx, run_pk=run_pk, worker_id=worker_id))
         raise
     except Exception:
         log.exception("run crashed", extra={"run_id": run_pk})
-        await finish("FAILED", "internal-error", "An unexpected error stopped the run.", True)
+        await finish(
+            "FAILED", "internal-error", "An unexpected error stopped the run.", True, False
+        )
     finally:
         await beat.stop()
         await asyncio.to_thread(shutil.rmtree, staging, True)
@@ -132,7 +143,7 @@ async def _ingest_sftp(
     rules = rules_for(ctx, connector)
     async with open_sftp(params) as source:
         await pin_if_new(ctx, connector, source)
-        candidates, passed = await discover(
+        found = await discover(
             source,
             remote_path=config["remotePath"],
             pattern=config["filePattern"],
@@ -140,6 +151,9 @@ async def _ingest_sftp(
             cycle_date=run.cycle_date,
             stable_seconds=float(config.get("stableSeconds", 0)),
         )
+        candidates, passed = found.ready, found.passed
+        if not found.matched:
+            tally.no_file = _no_file(config, run, found.others)
         known: list[Passed] = []
         if not run.force:
             candidates, known = await split_known(ctx, connector.id, candidates)
@@ -162,6 +176,13 @@ async def _ingest_sftp(
         await asyncio.gather(*(one(i, c) for i, c in enumerate(candidates)))
     # Known files whose normalisation a killed worker never finished.
     await resume_known(ctx, [p.file_pk for p in known if p.file_pk is not None], staging)
+
+
+def _no_file(config: dict[str, Any], run: ConnectorRun, others: list[str]) -> str:
+    """Say that the pattern matched nothing, naming the listed files that came nearest."""
+    pattern = config["filePattern"]
+    near = nearest_names(pattern, run.cycle_date, others)
+    return no_file_message(pattern, run.cycle_date, config["remotePath"], near, len(others))
 
 
 async def _fetch(

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import Connector, ConnectorRun
+from bankfeeds.adapters.db.models import Connector, ConnectorRun, ReconException
 from bankfeeds.domain.ids import public_id
 from bankfeeds.domain.retry import UNFIXABLE, RetryPolicy
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.exceptions import open_exception
+from bankfeeds.services.exceptions import open_exception, resolve_by_system
 
 _rng = random.SystemRandom()
 
@@ -50,7 +50,7 @@ async def after_failure(
             kind="RUN_FAILED",
             severity="HIGH",
             message=f"{public_id('run', run.id)} {why}: {run.error_message or code}",
-            dedupe_key=f"RUN_FAILED:{run.connector_id}:{run.cycle_date.isoformat()}",
+            dedupe_key=failed_key(run),
             connector_pk=run.connector_id,
             run_pk=run.id,
             provider=connector.provider,
@@ -58,3 +58,26 @@ async def after_failure(
             data={"errorCode": code, "attempt": run.attempt},
         )
     return None
+
+
+def failed_key(run: ConnectorRun) -> str:
+    """The dedupe key of the one open RUN_FAILED per connector and cycle date."""
+    return f"RUN_FAILED:{run.connector_id}:{run.cycle_date.isoformat()}"
+
+
+async def resolve_failed(session: AsyncSession, run: ConnectorRun, *, now: datetime) -> bool:
+    """Resolve the open RUN_FAILED of the run's connector and day: this run got the day's file.
+
+    In the caller's transaction (the run's finish). Not when this run ends with a cause that
+    would open it again at once (an unfixable error code). Returns whether one was resolved.
+    """
+    if run.status not in ("SUCCESS", "PARTIAL") or (
+        run.status == "PARTIAL" and run.error_code in UNFIXABLE
+    ):
+        return False
+    rid = public_id("run", run.id)
+    said = f"{rid} succeeded." if run.status == "SUCCESS" else f"{rid} stored the day's file."
+    done = await resolve_by_system(
+        session, ReconException.dedupe_key == failed_key(run), now=now, note=said
+    )
+    return done > 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, RunFile
+from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, ReconException, RunFile
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
 from bankfeeds.errors import NotFound
 from bankfeeds.services.connector_views import run_view
@@ -16,7 +17,35 @@ from bankfeeds.services.context import AppContext
 ACTIVE = ("QUEUED", "RUNNING")
 
 
-def _file_view(row: RunFile) -> dict[str, Any]:
+#: Bad rows listed per file in a run's view; the file's exceptions hold the same first ones.
+MAX_BAD_ROWS = 100
+
+
+def _verdict(stored: IngestedFile | None, bad: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+    """What normalisation made of a stored file: its status, rows, bad rows and why."""
+    if stored is None:
+        return {
+            "status": None,
+            "rows": None,
+            "badRowCount": None,
+            "badRows": [],
+            "reason": None,
+            "replacedBytes": None,
+        }
+    summary = stored.summary or {}
+    return {
+        "status": stored.status,
+        "rows": stored.row_count,
+        "badRowCount": summary.get("badRows"),
+        "badRows": bad.get(stored.id, []),
+        "reason": stored.error_message,
+        "replacedBytes": summary.get("replacedBytes"),
+    }
+
+
+def _file_view(
+    row: RunFile, stored: IngestedFile | None, bad: dict[int, list[dict[str, Any]]]
+) -> dict[str, Any]:
     return {
         "name": row.remote_name,
         "size": row.size,
@@ -24,33 +53,71 @@ def _file_view(row: RunFile) -> dict[str, Any]:
         "sha256": row.sha256,
         "fileId": public_id("file", row.file_id) if row.file_id else None,
         "message": row.message,
+        **_verdict(stored, bad),
     }
 
 
+async def _bad_rows(session: AsyncSession, files: Any) -> dict[int, list[dict[str, Any]]]:
+    """The first bad rows (line and reason) of each file in the ``files`` id subquery."""
+    rows = await session.execute(
+        select(ReconException.file_id, ReconException.source_row, ReconException.data)
+        .where(ReconException.kind == "PARSE_ERROR", ReconException.file_id.in_(files))
+        .where(ReconException.source_row.is_not(None))
+        .order_by(ReconException.file_id, ReconException.source_row, ReconException.id)
+    )
+    bad: dict[int, list[dict[str, Any]]] = {}
+    seen: set[tuple[int, int]] = set()
+    for file_pk, line, data in rows.all():
+        listed = bad.setdefault(file_pk, [])
+        # A file normalised again keeps resolved rows of before: one entry per line.
+        if len(listed) >= MAX_BAD_ROWS or (file_pk, line) in seen:
+            continue
+        seen.add((file_pk, line))
+        listed.append({"line": line, "reason": (data or {}).get("reason")})
+    return bad
+
+
 async def get_run(*, ctx: AppContext, run_id: str) -> dict[str, Any]:
-    """One run with what it did to each file."""
+    """One run with what it did to each file and what normalisation made of it.
+
+    Three queries whatever the number of files: the run's files with their rows, the rows it
+    created, and their first bad rows.
+    """
     pk = parse_id("run", run_id)
     async with ctx.sessions() as session:
         run = await session.get(ConnectorRun, pk)
         if run is None:
             raise NotFound(f"No run with id {run_id!r}.")
         files = (
-            await session.scalars(select(RunFile).where(RunFile.run_id == pk).order_by(RunFile.id))
+            await session.execute(
+                select(RunFile, IngestedFile)
+                .outerjoin(IngestedFile, IngestedFile.id == RunFile.file_id)
+                .where(RunFile.run_id == pk)
+                .order_by(RunFile.id)
+            )
         ).all()
         stored = (
-            await session.scalars(select(IngestedFile).where(IngestedFile.run_id == pk))
+            await session.scalars(
+                select(IngestedFile).where(IngestedFile.run_id == pk).order_by(IngestedFile.id)
+            )
         ).all()
+        ids = (
+            select(RunFile.file_id)
+            .where(RunFile.run_id == pk)
+            .union(select(IngestedFile.id).where(IngestedFile.run_id == pk))
+        )
+        bad = await _bad_rows(session, ids)
     view = run_view(run)
-    view["files"] = [_file_view(f) for f in files]
+    view["files"] = [_file_view(f, i, bad) for f, i in files]
     view["ingestedFiles"] = [
         {
             "id": public_id("file", f.id),
             "name": f.remote_name,
             "sha256": f.sha256,
             "size": f.size,
-            "status": f.status,
             "version": f.version,
             "objectKey": f.object_key,
+            **_verdict(f, bad),
         }
         for f in stored
     ]

@@ -213,13 +213,22 @@ async def release(*, ctx: AppContext, run_pk: int, worker_id: str) -> None:
 
 
 async def finish(
-    *, ctx: AppContext, run_pk: int, worker_id: str, status: str, retryable: bool, **fields: Any
+    *,
+    ctx: AppContext,
+    run_pk: int,
+    worker_id: str,
+    status: str,
+    retryable: bool,
+    got_file: bool = False,
+    **fields: Any,
 ) -> bool:
     """End a run we hold with its outcome and counts; queue its retry when one is due.
 
+    ``got_file`` says the run left its day with a usable file: then an open RUN_FAILED of that
+    connector and day is resolved with the run, in the same transaction.
     Returns False (and changes nothing) when the lease was lost to another worker meanwhile.
     """
-    from bankfeeds.services.retries import after_failure
+    from bankfeeds.services.retries import after_failure, resolve_failed
 
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
@@ -232,6 +241,8 @@ async def finish(
         run.duration_ms = int((now - started).total_seconds() * 1000)
         for name, value in fields.items():
             setattr(run, name, value)
+        if got_file:
+            await resolve_failed(session, run, now=now)
         if status != "SUCCESS":
             await after_failure(session, ctx, run, retryable=retryable, now=now)
     return True

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 from tests.support.targets import threaded_sandbox
+from tests.support.workers import axis_body
 
 from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, RunFile
 from bankfeeds.config import Settings, sync_url
@@ -109,7 +110,7 @@ async def test_two_workers_run_200_runs_exactly_once(
     days = [date(2025, 1, d) for d in (6, 7, 8, 9)]
     for i in range(50):
         for day in days:
-            _publish(sandbox.root / "upload" / f"c{i}", day, f"c{i} {day}\n".encode())
+            _publish(sandbox.root / "upload" / f"c{i}", day, axis_body(f"c{i}-{day}"))
         cid = await _connector(ctx, sandbox, f"c{i}")
         await runs.queue_runs(
             ctx=ctx,
@@ -134,7 +135,8 @@ async def test_two_workers_run_200_runs_exactly_once(
         files = await session.scalar(select(func.count()).select_from(IngestedFile))
     assert len(per_run) == 200 and {n for _, n in per_run} == {1}  # each run executed once
     assert files == 200
-    assert len(await ctx.store.list_keys("sha256/")) == 200
+    # Each file's bytes and its normalised rows, once each.
+    assert len(await ctx.store.list_keys("sha256/")) == 2 * 200
     logs = [(tmp_path / f"w{n}.log").read_text() for n in (1, 2)]
     assert all("worker started" in log for log in logs)
 
@@ -142,7 +144,7 @@ async def test_two_workers_run_200_runs_exactly_once(
 async def test_killed_worker_run_is_requeued_and_completed_by_another(
     ctx: AppContext, settings: Settings, sandbox: SandboxHandle, tmp_path: Path
 ) -> None:
-    _publish(sandbox.root / "upload" / "slow", date(2025, 1, 9), b"slow file\n")
+    _publish(sandbox.root / "upload" / "slow", date(2025, 1, 9), axis_body("slow"))
     # The stability wait keeps the run busy long enough to kill its worker mid-run.
     cid = await _connector(ctx, sandbox, "slow", stableSeconds=4)
     (run,) = await runs.queue_runs(
@@ -174,5 +176,5 @@ async def test_killed_worker_run_is_requeued_and_completed_by_another(
     assert final is not None and final.status == "SUCCESS", final
     assert final.files_downloaded == 1
     assert stored == 1
-    assert len(await ctx.store.list_keys("sha256/")) == 1
+    assert len(await ctx.store.list_keys("sha256/")) == 2  # the file and its normalised rows
     assert await _count(ctx, ConnectorRun.status == "RUNNING") == 0

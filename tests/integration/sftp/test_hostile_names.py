@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
-from tests.support.pipeline import run_once
+from tests.support.pipeline import axis_file, run_once
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile
@@ -93,10 +93,10 @@ def _assert_refused(run: dict[str, Any], expected: dict[str, str]) -> None:
 async def test_names_on_disk_are_refused_and_the_good_file_fetched(
     ctx: AppContext, target: Target
 ) -> None:
-    good = _publish(target.local_dir, GOOD, b"TXNID,CREDIT_AMT\nT1,10.00\n")
-    longest = _publish(target.local_dir, LONGEST_ON_DISK, b"TXNID,CREDIT_AMT\nT9,9.00\n")
+    good = _publish(target.local_dir, GOOD, axis_file(seed=1))
+    longest = _publish(target.local_dir, LONGEST_ON_DISK, axis_file(seed=9))
     for i, name in enumerate(ON_DISK):
-        _publish(target.local_dir, name, f"TXNID,CREDIT_AMT\nH{i},1.00\n".encode())
+        _publish(target.local_dir, name, axis_file(seed=100 + i))
     cid = await _connector(
         ctx,
         target.host,
@@ -154,7 +154,7 @@ async def test_names_no_file_system_holds_are_refused(ctx: AppContext, tmp_path:
     root.mkdir()
     outside.mkdir()
     (outside / "AXIS_RECON_20250110.csv").write_bytes(b"outside\n")
-    good = _publish(root, GOOD, b"TXNID,CREDIT_AMT\nT1,10.00\n")
+    good = _publish(root, GOOD, axis_file(seed=1))
     key = asyncssh.generate_private_key("ssh-ed25519")
     server = await asyncssh.create_server(
         _AnyLogin,
@@ -193,7 +193,7 @@ async def test_names_no_file_system_holds_are_refused(ctx: AppContext, tmp_path:
 async def test_a_name_that_is_not_utf8_is_refused_alone(ctx: AppContext, target: Target) -> None:
     # Needs SftpSource.list_dir to decode names with surrogateescape rather than strictly: today
     # one such name fails the whole listing ("Unable to decode name"), so no file is ever fetched.
-    good = _publish(target.local_dir, GOOD, b"TXNID,CREDIT_AMT\nT1,10.00\n")
+    good = _publish(target.local_dir, GOOD, axis_file(seed=1))
     (target.local_dir / os.fsdecode(b"AXIS_RECON_20250110_\xff.csv")).write_bytes(b"x\n")
     cid = await _connector(
         ctx,

@@ -160,7 +160,9 @@ async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
     assert outcomes["AXIS_RECON_20250110.csv"] == "DOWNLOADED"
     assert outcomes["AXIS_RECON_20250110_link.csv"] == "REJECTED"
     assert sum(o == "REJECTED" for o in outcomes.values()) == len(PIPELINE_HOSTILE) + 1
-    assert result["filesDownloaded"] == 1
+    # "TXNID\nT1" is no AXIS file: fetched and kept, then found unreadable.
+    assert (result["filesDownloaded"], result["filesFailed"]) == (0, 1)
+    assert result["status"] == "FAILED" and result["errorCode"] == "file-unreadable"
     # The test's own SQLite database (and its WAL files) lives here too.
     after = {p.name for p in tmp_path.iterdir() if not p.name.startswith("test.db")}
     assert after == {*before, "data"} - {"test.db"}

@@ -9,7 +9,7 @@ import hashlib
 from typing import Any
 
 from sqlalchemy import func, select
-from tests.support.pipeline import make_connector, publish, run_once, staging_left
+from tests.support.pipeline import axis_file, make_connector, publish, run_once, staging_left
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile
@@ -24,15 +24,16 @@ async def count(ctx: AppContext, model: Any, *where: Any) -> int:
 
 
 async def test_ingests_verifies_stores_and_pins(ctx: AppContext, target: Target) -> None:
-    a = publish(target, "AXIS_RECON_20250110.csv", b"TXNID,CREDIT_AMT\nT1,10.00\n")
-    b = publish(target, "AXIS_RECON_20250110_2.csv", b"TXNID,CREDIT_AMT\nT2,20.00\n")
+    a = publish(target, "AXIS_RECON_20250110.csv", axis_file(seed=1))
+    b = publish(target, "AXIS_RECON_20250110_2.csv", axis_file(seed=2))
     publish(target, "AXIS_RECON_20250109.csv", b"other day\n")
     cid = await make_connector(ctx, target)
 
     run = await run_once(ctx, cid)
     assert run["status"] == "SUCCESS", run
     assert (run["filesDiscovered"], run["filesDownloaded"], run["filesSkipped"]) == (2, 2, 0)
-    assert run["bytesDownloaded"] == 52
+    assert run["bytesDownloaded"] == len(axis_file(seed=1)) + len(axis_file(seed=2))
+    assert [f["status"] for f in run["files"]] == ["NORMALIZED", "NORMALIZED"]
     assert {f["sha256"] for f in run["ingestedFiles"]} == {a, b}
     for sha in (a, b):
         key = f"sha256/{sha[:2]}/{sha[2:4]}/{sha}"
@@ -46,7 +47,8 @@ async def test_ingests_verifies_stores_and_pins(ctx: AppContext, target: Target)
 async def test_second_run_downloads_zero_bytes_and_force_stores_once(
     ctx: AppContext, target: Target
 ) -> None:
-    publish(target, "AXIS_RECON_20250110.csv", b"x" * 5000)
+    data = axis_file(40)
+    publish(target, "AXIS_RECON_20250110.csv", data)
     cid = await make_connector(ctx, target)
     assert (await run_once(ctx, cid))["filesDownloaded"] == 1
 
@@ -56,10 +58,14 @@ async def test_second_run_downloads_zero_bytes_and_force_stores_once(
     assert [f["outcome"] for f in again["files"]] == ["SKIPPED"]
 
     forced = await run_once(ctx, cid, force=True)
-    assert forced["bytesDownloaded"] == 5000
+    assert forced["bytesDownloaded"] == len(data)
     assert forced["filesSkipped"] == 1 and forced["filesDownloaded"] == 0
-    assert len(await ctx.store.list_keys("sha256/")) == 1
-    assert await count(ctx, IngestedFile) == 1
+    async with ctx.sessions() as session:
+        (row,) = (await session.scalars(select(IngestedFile))).all()
+    # The file's bytes and its normalised rows, each stored once.
+    assert sorted(await ctx.store.list_keys("sha256/")) == sorted(
+        [row.object_key, row.normalized_key]
+    )
 
 
 async def test_wrong_password_fails_with_a_sentence(ctx: AppContext, target: Target) -> None:
@@ -93,7 +99,7 @@ async def test_unreachable_host(ctx: AppContext, target: Target) -> None:
 
 async def test_a_thousand_files(ctx: AppContext, target: Target) -> None:
     for i in range(1000):
-        publish(target, f"AXIS_RECON_20250110_{i:04d}.csv", f"row {i}\n".encode())
+        publish(target, f"AXIS_RECON_20250110_{i:04d}.csv", axis_file(seed=i))
     cid = await make_connector(ctx, target)
     run = await run_once(ctx, cid)
     assert run["status"] == "SUCCESS"

@@ -29,6 +29,13 @@ HINTS = {
     "permission-denied": "Ask the bank to grant the user read access to the path.",
     "checksum-mismatch": "The file did not match its sidecar; it is quarantined. Ask for a resend.",
     "worker-lost": "The worker stopped mid-run; run again.",
+    "file-quarantined": "Too many rows could not be read; the bad rows are listed below. Ask the "
+    "bank for a corrected file.",
+    "file-unreadable": "The file is not in the connector's layout; check the layout or ask the "
+    "bank for the right file.",
+    "file-stale": "The file is the same as another day's; accept it if the bank confirms, or ask "
+    "for the day's file.",
+    "no-file": "Check the file pattern under Edit → Connection against the nearest names.",
 }
 
 
