@@ -34,8 +34,10 @@ test-faults: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS) tests/unit
 
+# Prints where the logs go (var/demo.log), each seeded day's recon, and last `Admin token: bf_…`.
+# DEMO_ARGS="--port 3001 --sandbox-port 0 --bank-api-port 0" moves its ports (0: any free one).
 demo: $(STAMP)
-	$(BIN)/bankfeeds demo
+	$(BIN)/bankfeeds demo $(DEMO_ARGS)
 
 serve: $(STAMP)
 	$(BIN)/bankfeeds serve

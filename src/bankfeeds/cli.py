@@ -250,9 +250,13 @@ def sandbox_seed(
     root: Annotated[
         Path | None, typer.Option(help="Served directory (default ./var/sftp).")
     ] = None,
-    days: Annotated[int, typer.Option(min=1, max=31, help="How many past days.")] = 3,
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, max=31, help="How many past days (default: as many as the demo)."),
+    ] = None,
 ) -> None:
     """Write sample bank and PG files with sidecars for the last few days."""
+    from bankfeeds.sandbox.generate import SEED_DAYS
     from bankfeeds.services.demo import seed_missing_days
 
     settings = _settings()
@@ -260,7 +264,7 @@ def sandbox_seed(
     upload.mkdir(parents=True, exist_ok=True)
     # "Today" in the connectors' default zone, as the demo seeds, not the machine's zone.
     today = datetime.now(ZoneInfo(settings.scheduler_timezone)).date()
-    made = seed_missing_days(upload, today, days)
+    made = seed_missing_days(upload, today, SEED_DAYS if days is None else days)
     typer.echo(
         f"seeded {len(made)} day(s) into {upload}: {', '.join(map(str, made)) or 'none new'}"
     )
@@ -288,38 +292,54 @@ def sandbox_generate(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(min=1, max=65535, help="API and UI port.")] = 3000,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="API and UI port (0 picks a free one).")
+    ] = 3000,
     sandbox_port: Annotated[
-        int | None, typer.Option(min=0, max=65535, help="Sandbox port (SFTP_PORT).")
+        int | None, typer.Option(min=0, max=65535, help="Sandbox SFTP port (SFTP_PORT).")
     ] = None,
     bank_api_port: Annotated[
         int, typer.Option(min=0, max=65535, help="Port of the sandbox bank API.")
     ] = 2280,
+    wait: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds to wait for every seeded day's recon (default 300)."),
+    ] = None,
 ) -> None:
-    """Start the sandbox and the server, create demo connectors, fetch the last days, serve."""
+    """Start the sandbox and the server, fetch and reconcile the seeded days, print a token."""
+    import logging
+
     from bankfeeds.services.admin import demo_secret_key
-    from bankfeeds.services.demo_run import run_demo
+    from bankfeeds.services.demo_run import DEFAULT_WAIT_SECONDS, run_demo
 
     settings = _settings()
     if not settings.secret_keys:
         settings = settings.model_copy(
             update={"secret_key": SecretStr(demo_secret_key(settings.data_dir))}
         )
-    migrate.upgrade(settings.resolved_database_url)
-    configure_logging(settings.log_level, json=False)  # the demo is read by a person
-    try:
-        asyncio.run(
-            run_demo(
-                settings,
-                port=port,
-                sandbox_port=settings.sftp_port if sandbox_port is None else sandbox_port,
-                bank_api_port=bank_api_port,
-                say=lambda line: err.print(line),
-                token_out=typer.echo,
+    # Logs go to a file so that what the demo prints ends with the admin token, as the README
+    # promises; the first line says where they are.
+    log_path = settings.data_dir / "demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("a", encoding="utf-8") as log:
+        configure_logging(settings.log_level, json=False, stream=log)
+        logging.captureWarnings(True)  # a library's warning is a log line too, not terminal noise
+        typer.echo(f"bankfeeds demo: logs go to {log_path}")
+        migrate.upgrade(settings.resolved_database_url)
+        try:
+            asyncio.run(
+                run_demo(
+                    settings,
+                    port=port,
+                    sandbox_port=settings.sftp_port if sandbox_port is None else sandbox_port,
+                    bank_api_port=bank_api_port,
+                    log_path=log_path,
+                    say=typer.echo,
+                    wait_seconds=DEFAULT_WAIT_SECONDS if wait is None else wait,
+                )
             )
-        )
-    except OSError as exc:
-        raise ConfigError(f"The demo could not start: {exc.strerror or exc}.") from exc
+        except OSError as exc:
+            raise ConfigError(f"The demo could not start: {exc.strerror or exc}.") from exc
 
 
 def main() -> None:

@@ -31,8 +31,14 @@ IFSC = {"AXIS": "UTIB", "BOB": "BARB", "HDFC": "HDFC", "ICICI": "ICIC", "SBI": "
         "YES": "YESB", "KOTAK": "KKBK"}  # fmt: skip
 #: Banks whose files carry the PG's transaction id; the others use their own reference.
 _CARRIES_PG_ID = frozenset({"AXIS", "BOB"})
+#: Banks whose export ends with a "TOTAL RECORDS: n" line (read as a trailer, its count checked).
+RECORD_COUNT_FOOTER = frozenset({"YES"})
 _METHODS = ("UPI", "UPI", "UPI", "CARD", "IMPS", "NEFT", "RTGS")
 _MIN_ROWS_FOR_DIFFERENCES = 8
+#: The bank providers whose files the sandbox writes each day (the PG export covers them all).
+SANDBOX_BANKS = ("AXIS", "BOB", "HDFC", "ICICI")
+#: How many cycle dates before today the sandbox seeds; ``seeded_days`` says which ones.
+SEED_DAYS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +68,7 @@ def generate_day(
     root: Path,
     cycle_date: date,
     *,
-    providers: tuple[str, ...] = ("AXIS", "BOB", "HDFC", "ICICI"),
+    providers: tuple[str, ...] = SANDBOX_BANKS,
     rows: int = 50,
     seed: int | None = None,
 ) -> list[Path]:
@@ -81,11 +87,20 @@ def generate_day(
     return written
 
 
-def seed_days(root: Path, today: date, days: int = 3) -> list[Path]:
-    """Generate the ``days`` cycle dates before ``today``, oldest first (what a run fetches)."""
+def seeded_days(today: date, days: int = SEED_DAYS) -> list[date]:
+    """The cycle dates the sandbox seeds before ``today``, oldest first.
+
+    The seeding and everything that fetches or checks the seeded days ask this one function, so
+    the days a demo fetches and reconciles cannot drift from the days it wrote.
+    """
+    return [today - timedelta(days=back) for back in range(days, 0, -1)]
+
+
+def seed_days(root: Path, today: date, days: int = SEED_DAYS) -> list[Path]:
+    """Generate the ``seeded_days`` before ``today``, oldest first (what a run fetches)."""
     paths: list[Path] = []
-    for back in range(days, 0, -1):
-        paths += generate_day(root, today - timedelta(days=back))
+    for day in seeded_days(today, days):
+        paths += generate_day(root, day)
     return paths
 
 
@@ -215,7 +230,8 @@ def _write_file(root: Path, layout: Layout, day: date, provider: str, txns: list
     trailer = []
     if layout.trailer_pattern is not None:  # HDFC: record count and gross total
         trailer.append(f"TRL~{len(txns)}~{_rupees(sum(t.gross for t in txns), 'none')}")
-    trailer += [f"TOTAL RECORDS: {len(txns)}"] * layout.footer_rows
+    if provider in RECORD_COUNT_FOOTER:
+        trailer.append(f"TOTAL RECORDS: {len(txns)}")
     newline = "\r\n" if layout.encoding == "cp1252" else "\n"  # the Windows-made export
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter=layout.delimiter, lineterminator=newline)

@@ -3,40 +3,38 @@ and one API connector reading a provider's files from the sandbox bank API."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from bankfeeds.adapters.db.models import Connector
-from bankfeeds.domain.connectors import ConnectorCreate
+from bankfeeds.domain.connectors import ConnectorCreate, ConnectorPatch
 from bankfeeds.domain.ids import public_id
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS
-from bankfeeds.sandbox.generate import generate_day
+from bankfeeds.sandbox.generate import SANDBOX_BANKS, SEED_DAYS, generate_day, seeded_days
 from bankfeeds.services import connectors
 from bankfeeds.services.context import AppContext
 
-DEMO_PROVIDERS = ("AXIS", "BOB", "HDFC", "ICICI", "PG")
+#: One connector per provider the sandbox writes files for: its banks, then the PG export.
+DEMO_PROVIDERS = (*SANDBOX_BANKS, "PG")
 #: The provider whose files the demo fetches over HTTP from the sandbox bank API, not over SFTP.
 DEMO_API_PROVIDER = "ICICI"
 DEMO_BANK_TOKEN = "demo-bank-token"  # noqa: S105 - the sandbox bank's published demo credential
-DEMO_DAYS = 3
-
 
 SPEC_SAMPLE = Path(__file__).parents[1] / "sandbox" / "samples" / "AXIS_RECON_20250110.csv"
 SPEC_DAYS = (date(2025, 1, 8), date(2025, 1, 9))
 
 
-def seed_missing_days(upload: Path, today: date, days: int = DEMO_DAYS) -> list[date]:
-    """Generate the sample files of the last ``days`` days that are not there yet.
+def seed_missing_days(upload: Path, today: date, days: int = SEED_DAYS) -> list[date]:
+    """Generate the sample files of the ``seeded_days`` before ``today`` that are not there yet.
 
     Also places the specification's own sample (AXIS, 2025-01-10) and AXIS files for the two
     days before it, so the specification's backfill call finds files.
     """
     made = []
-    for back in range(days, 0, -1):
-        day = today - timedelta(days=back)
+    for day in seeded_days(today, days):
         if not (upload / f"PG_TXN_{day:%Y%m%d}.csv.sha256").exists():
             generate_day(upload, day)
             made.append(day)
@@ -49,13 +47,31 @@ def seed_missing_days(upload: Path, today: date, days: int = DEMO_DAYS) -> list[
     return made
 
 
-async def _existing(ctx: AppContext, name: str) -> str | None:
-    """The id of the live connector called ``name``, if there is one."""
+async def _existing(ctx: AppContext, name: str, endpoint: dict[str, Any]) -> str | None:
+    """The id of the live connector called ``name``, if there is one, pointed at ``endpoint``.
+
+    A demo started again may listen on other ports (``--sandbox-port``, ``--bank-api-port``) or,
+    after its data dir moved, with another host key; its connectors follow, or every run fails.
+    """
     async with ctx.sessions() as session:
-        found = await session.scalar(
-            select(Connector.id).where(Connector.name == name, Connector.deleted_at.is_(None))
+        found = (
+            await session.execute(
+                select(Connector.id, Connector.config).where(
+                    Connector.name == name, Connector.deleted_at.is_(None)
+                )
+            )
+        ).first()
+    if found is None:
+        return None
+    connector_id = public_id("connector", found.id)
+    if any(found.config.get(key) != value for key, value in endpoint.items()):
+        await connectors.update(
+            ctx=ctx,
+            connector_id=connector_id,
+            body=ConnectorPatch(config=endpoint),
+            actor="demo",
         )
-    return None if found is None else public_id("connector", found)
+    return connector_id
 
 
 async def ensure_demo_connectors(
@@ -69,7 +85,8 @@ async def ensure_demo_connectors(
             continue
         # The AXIS one is the specification's own connector, so its curl calls work on conn_1.
         name = "PG transactions SFTP" if provider == "PG" else f"{provider} Bank SFTP"
-        if (existing := await _existing(ctx, name)) is not None:
+        endpoint = {"host": host, "port": port, "hostKeyFingerprint": fingerprint}
+        if (existing := await _existing(ctx, name, endpoint)) is not None:
             ids.append(existing)
             continue
         body: dict[str, Any] = {
@@ -77,8 +94,7 @@ async def ensure_demo_connectors(
             "type": "SFTP",
             "provider": provider,
             "config": {
-                "host": host,
-                "port": port,
+                **endpoint,
                 "username": ctx.settings.sftp_user,
                 "password": ctx.settings.sftp_pass.get_secret_value(),
                 "remotePath": "/upload",
@@ -87,7 +103,6 @@ async def ensure_demo_connectors(
                 "schedule": "0 19 * * *",
                 "timezone": ctx.settings.scheduler_timezone,
                 "hostKeyPolicy": "strict",
-                "hostKeyFingerprint": fingerprint,
             },
         }
         view, _ = await connectors.create(
@@ -100,7 +115,7 @@ async def ensure_demo_connectors(
 async def _ensure_api_connector(ctx: AppContext, provider: str, base_url: str) -> str:
     """The demo's API connector: the provider's daily file, with the bank's ``Digest``."""
     name = f"{provider} Bank API"
-    if (existing := await _existing(ctx, name)) is not None:
+    if (existing := await _existing(ctx, name, {"baseUrl": base_url})) is not None:
         return existing
     body = {
         "name": name,
