@@ -20,7 +20,11 @@ from bankfeeds.domain.ids import parse_id, public_id
 from bankfeeds.errors import Conflict, NotFound
 from bankfeeds.services import audit
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.exceptions import exception_view, open_exception, resolve_by_system
+from bankfeeds.services.exceptions import (
+    exception_view,
+    open_file_exception,
+    resolve_by_system,
+)
 from bankfeeds.services.expectations import resolve_missing
 
 
@@ -58,9 +62,10 @@ async def open_stale(
     """Open the STALE_FILE exception of ``row``, which has the bytes of ``twin``'s day."""
     day, other = row.cycle_date.isoformat(), twin.cycle_date.isoformat()
     fid = public_id("file", row.id)
-    await open_exception(
+    await open_file_exception(
         session,
         ctx,
+        row,
         kind="STALE_FILE",
         severity="HIGH",
         message=(
@@ -69,13 +74,7 @@ async def open_stale(
             f"{day} stays missing until a different file arrives or someone accepts {fid}."
         ),
         dedupe_key=stale_key(row),
-        connector_pk=row.connector_id,
-        run_pk=row.run_id,
-        file_pk=row.id,
-        provider=row.provider,
-        cycle_date=row.cycle_date,
         data={
-            "name": row.remote_name,
             "fileId": fid,
             "sameAsFileId": public_id("file", twin.id),
             "sameAsDate": other,
@@ -87,9 +86,7 @@ async def open_stale(
 async def day_delivered(session: AsyncSession, ctx: AppContext, row: IngestedFile) -> None:
     """A usable file of the day is in: the day is no longer missing, nor stale."""
     now = ctx.clock()
-    await resolve_missing(
-        session, connector_pk=row.connector_id, cycle_date=row.cycle_date, now=now, file_pk=row.id
-    )
+    await resolve_missing(session, row, now=now)
     await resolve_by_system(
         session,
         ReconException.kind == "STALE_FILE",
@@ -124,13 +121,7 @@ async def accept(*, ctx: AppContext, file_id: str, actor: str) -> dict[str, Any]
             now=now,
             note=f"Accepted by {actor} as the file for {row.cycle_date.isoformat()}.",
         )
-        await resolve_missing(
-            session,
-            connector_pk=row.connector_id,
-            cycle_date=row.cycle_date,
-            now=now,
-            file_pk=row.id,
-        )
+        await resolve_missing(session, row, now=now)
         audit.record(
             session,
             actor=actor,

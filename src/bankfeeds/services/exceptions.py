@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import ReconException
+from bankfeeds.adapters.db.models import IngestedFile, ReconException
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, public_id
 from bankfeeds.domain.match import MATCHED_OUTCOMES, OUTCOMES
 from bankfeeds.services import alerts
@@ -80,6 +80,34 @@ async def open_exception(
             payload={"message": message, **exception_view(row)},
         )
     return True
+
+
+async def open_file_exception(
+    session: AsyncSession,
+    ctx: AppContext,
+    row: IngestedFile,
+    *,
+    kind: str,
+    severity: str,
+    message: str,
+    dedupe_key: str,
+    data: dict[str, Any],
+) -> bool:
+    """Open an exception about a stored file: its connector, run, provider and day go with it."""
+    return await open_exception(
+        session,
+        ctx,
+        kind=kind,
+        severity=severity,
+        message=message,
+        dedupe_key=dedupe_key,
+        connector_pk=row.connector_id,
+        run_pk=row.run_id,
+        file_pk=row.id,
+        provider=row.provider,
+        cycle_date=row.cycle_date,
+        data={"name": row.remote_name, **data},
+    )
 
 
 def exception_view(row: ReconException) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException, ReconJob
 from bankfeeds.domain.ids import public_id
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.exceptions import open_exception, resolve_by_system
+from bankfeeds.services.exceptions import open_exception, open_file_exception, resolve_by_system
 from bankfeeds.services.health import BACKLOG_HORIZON, NOT_DELIVERED, expected_dates
 
 
@@ -118,9 +118,10 @@ async def _counterparts(
         if not due or (pg_due is not None and row.cycle_date not in pg_due):
             continue
         day = row.cycle_date.isoformat()
-        opened += await open_exception(
+        opened += await open_file_exception(
             session,
             ctx,
+            row,
             kind="COUNTERPART_MISSING",
             severity="HIGH",
             message=(
@@ -130,24 +131,17 @@ async def _counterparts(
                 "connector's bankAliases."
             ),
             dedupe_key=counterpart_key(row.provider, row.cycle_date),
-            connector_pk=row.connector_id,
-            run_pk=row.run_id,
-            file_pk=row.id,
-            provider=row.provider,
-            cycle_date=row.cycle_date,
-            data={"name": row.remote_name, "rows": row.row_count},
+            data={"rows": row.row_count},
         )
     return opened
 
 
-async def resolve_missing(
-    session: AsyncSession, *, connector_pk: int, cycle_date: date, now: datetime, file_pk: int
-) -> None:
-    """Resolve the day's FILE_MISSING exception, if open, in the caller's transaction."""
+async def resolve_missing(session: AsyncSession, arrived: IngestedFile, *, now: datetime) -> None:
+    """Resolve the FILE_MISSING of the day ``arrived`` is for, if open, in the caller's session."""
     await resolve_by_system(
         session,
-        ReconException.dedupe_key == missing_key(connector_pk, cycle_date),
+        ReconException.dedupe_key == missing_key(arrived.connector_id, arrived.cycle_date),
         now=now,
-        note=f"The file arrived: {public_id('file', file_pk)}.",
+        note=f"The file arrived: {public_id('file', arrived.id)}.",
         keep_key=True,
     )

@@ -30,7 +30,7 @@ from bankfeeds.errors import BankfeedsError, ParseError
 from bankfeeds.services.banks import bank_directory, connected_providers
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.days import day_delivered, open_stale, other_day_twin, stale_reason
-from bankfeeds.services.exceptions import open_exception
+from bankfeeds.services.exceptions import open_file_exception
 
 log = logging.getLogger(__name__)
 #: Share of bad rows above which a whole file is quarantined.
@@ -261,9 +261,10 @@ async def _unknown_banks(
     if not unknown:
         return
     shown = ", ".join(repr(n) for n in unknown[:10])
-    await open_exception(
+    await open_file_exception(
         session,
         ctx,
+        row,
         kind="UNKNOWN_BANK",
         severity="HIGH",
         message=(
@@ -272,12 +273,7 @@ async def _unknown_banks(
             "connector's bankAliases."
         ),
         dedupe_key=f"UNKNOWN_BANK:{row.id}",
-        connector_pk=row.connector_id,
-        run_pk=row.run_id,
-        file_pk=row.id,
-        provider=row.provider,
-        cycle_date=row.cycle_date,
-        data={"name": row.remote_name, "banks": unknown},
+        data={"banks": unknown},
     )
 
 
@@ -289,19 +285,15 @@ async def _unreadable(ctx: AppContext, row: IngestedFile, exc: BankfeedsError) -
             .where(IngestedFile.id == row.id, IngestedFile.status == "DOWNLOADED")
             .values(status="ERROR", error_message=exc.message, updated_at=ctx.clock())
         )
-        await open_exception(
+        await open_file_exception(
             session,
             ctx,
+            row,
             kind="PARSE_ERROR",
             severity="HIGH",
             message=f"{row.remote_name} could not be read: {exc.message}",
             dedupe_key=f"PARSE_ERROR:{row.id}:file",
-            connector_pk=row.connector_id,
-            run_pk=row.run_id,
-            file_pk=row.id,
-            provider=row.provider,
-            cycle_date=row.cycle_date,
-            data={"name": row.remote_name, "code": exc.code},
+            data={"code": exc.code},
         )
 
 

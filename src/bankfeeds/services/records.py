@@ -166,13 +166,7 @@ async def arrived(session: AsyncSession, row: IngestedFile, now: datetime) -> No
         note=f"{row.remote_name} now verifies: {public_id('file', row.id)}.",
     )
     if await other_day_twin(session, row) is None:
-        await resolve_missing(
-            session,
-            connector_pk=row.connector_id,
-            cycle_date=row.cycle_date,
-            now=now,
-            file_pk=row.id,
-        )
+        await resolve_missing(session, row, now=now)
 
 
 def same_bytes(existing: IngestedFile) -> str:

@@ -150,9 +150,7 @@ async def test_file_missing_opens_once_after_cutoff_and_resolves_on_arrival(
         )
         session.add(arrived)
         await session.flush()
-        await expectations.resolve_missing(
-            session, connector_pk=pk, cycle_date=date(2025, 1, 8), now=later, file_pk=arrived.id
-        )
+        await expectations.resolve_missing(session, arrived, now=later)
     async with ctx.sessions() as session:
         states = dict(
             (
