@@ -24,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bankfeeds.domain.layouts import LAYOUTS, Layout
+from bankfeeds.domain.money import group_indian
 
 IST = ZoneInfo("Asia/Kolkata")
 #: IFSC bank codes, used as UTR prefixes.
@@ -175,10 +176,8 @@ def _rupees(paise: int, grouping: str) -> str:
     digits = str(whole)
     if grouping == "western":
         digits = f"{whole:,}"
-    elif grouping == "lakh" and len(digits) > 3:
-        head, tail = digits[:-3], digits[-3:]
-        pairs = [head[max(i - 2, 0) : i] for i in range(len(head), 0, -2)][::-1]
-        digits = ",".join([*pairs, tail])
+    elif grouping == "lakh":
+        digits = group_indian(digits)
     return f"{'-' if paise < 0 else ''}{digits}.{frac:02d}"
 
 
