@@ -7,12 +7,16 @@ does not install its own handlers over these.
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import logging
 import sys
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from bankfeeds.domain.redact import redact
 from bankfeeds.errors import ConfigError
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
@@ -22,6 +26,48 @@ _STANDARD = frozenset(
 )
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 _HANDLER_NAME = "bankfeeds"
+
+
+#: The secret values of the connector whose run is being carried out in this context.
+_RUN_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("bankfeeds_run_secrets", default=())
+
+
+@contextlib.contextmanager
+def redacting(secrets: Iterable[str]) -> Iterator[None]:
+    """Within the block, log records and :func:`scrub` hide these values (a run's secrets)."""
+    token = _RUN_SECRETS.set(tuple(s for s in secrets if s))
+    try:
+        yield
+    finally:
+        _RUN_SECRETS.reset(token)
+
+
+def scrub(text: str) -> str:
+    """``text`` with the current run's secrets and any credential-like header value masked."""
+    return redact(text, _RUN_SECRETS.get())
+
+
+_make_record = logging.getLogRecordFactory()
+
+
+def _redacting_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    """Every record made while a run's secrets are registered, rendered and redacted at once.
+
+    At creation, not in a handler: every handler (pytest's capture, a second stream) then sees
+    only the redacted text, whatever order they were added in.
+    """
+    record = _make_record(*args, **kwargs)
+    secrets = _RUN_SECRETS.get()
+    if not secrets:
+        return record
+    record.msg, record.args = redact(record.getMessage(), secrets), None
+    if record.exc_info:
+        text = logging.Formatter().formatException(record.exc_info)
+        record.exc_text, record.exc_info = redact(text, secrets), None
+    return record
+
+
+logging.setLogRecordFactory(_redacting_record)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -49,6 +95,8 @@ class JsonFormatter(logging.Formatter):
             data.setdefault(key, value)  # an extra never overwrites the four fixed fields
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:  # a traceback already rendered (and redacted) at creation
+            data["exception"] = record.exc_text
         if record.stack_info:
             data["stack"] = self.formatStack(record.stack_info)
         # default=str: an extra that JSON cannot hold (a datetime, a Path) is still logged.

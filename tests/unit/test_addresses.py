@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from bankfeeds.domain.addresses import parse_host_literal, unsafe_reason
+from bankfeeds.domain.addresses import origin_allowed, parse_host_literal, unsafe_reason
 
 
 @pytest.mark.parametrize(
@@ -73,3 +73,25 @@ def test_non_public_addresses_are_unsafe(address: str, reason: str) -> None:
 @pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
 def test_public_addresses_are_safe(address: str) -> None:
     assert unsafe_reason(ipaddress.ip_address(address)) is None
+
+
+@pytest.mark.parametrize(
+    ("entries", "origin", "configured", "allowed"),
+    [
+        ({"127.0.0.1"}, ("http", "127.0.0.1", 8080), True, True),
+        ({"127.0.0.1"}, ("http", "127.0.0.1", 9100), False, False),
+        ({"127.0.0.1"}, ("http", "127.0.0.1", 80), False, True),
+        ({"bank.internal"}, ("https", "bank.internal", 443), False, True),
+        ({"127.0.0.1:9100"}, ("http", "127.0.0.1", 9100), False, True),
+        ({"https://127.0.0.1:9100"}, ("http", "127.0.0.1", 9100), False, False),
+        ({"http://127.0.0.1:9100"}, ("http", "127.0.0.1", 9100), False, True),
+        ({"::1]:8443"}, ("https", "::1", 8443), False, True),
+        ({"::1"}, ("https", "::1", 8443), True, True),
+        ({"127.0.0.1:notaport"}, ("http", "127.0.0.1", 80), True, False),
+        ({"localhost"}, ("http", "127.0.0.1", 80), True, False),
+    ],
+)
+def test_the_allow_list_compares_origins(
+    entries: set[str], origin: tuple[str, str, int], configured: bool, allowed: bool
+) -> None:
+    assert origin_allowed(entries, origin, configured=configured) is allowed

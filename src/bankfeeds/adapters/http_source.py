@@ -37,6 +37,7 @@ from bankfeeds.adapters.http_errors import (
 )
 from bankfeeds.adapters.sftp_sink import HashingSink
 from bankfeeds.adapters.ssrf import SafeTarget, resolve_safe
+from bankfeeds.domain.addresses import DEFAULT_PORTS, Origin
 from bankfeeds.domain.api_formats import (
     json_records,
     write_csv_pages,
@@ -46,15 +47,21 @@ from bankfeeds.domain.api_formats import (
 from bankfeeds.domain.api_requests import (
     build_url,
     checksum_header_sha256,
+    control_problem,
     cursor_value,
     day_file_name,
     digest_sha256,
+    endpoint_problem,
+    header_name_problem,
+    header_value_problem,
     next_link,
     render_tokens,
     retry_after_seconds,
     with_query_param,
 )
 from bankfeeds.domain.checksum import parse_sidecar
+from bankfeeds.domain.connectors import headers_of
+from bankfeeds.domain.redact import redact, secret_values
 from bankfeeds.errors import ConfigError, ParseError
 
 log = logging.getLogger(__name__)
@@ -71,11 +78,7 @@ DEFAULT_MAX_BYTES: Final = 512 * 1024 * 1024
 _REDIRECTS: Final = frozenset({301, 302, 303, 307, 308})
 _MESSAGE_CHARS: Final = 200
 _ERROR_BODY_LIMIT: Final = 8 * 1024
-_DEFAULT_PORTS: Final = {"https": 443, "http": 80}
-_FORBIDDEN_HEADERS: Final = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "accept-encoding"}
-)
-_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_DEFAULT_PORTS: Final = DEFAULT_PORTS
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ class HttpParams:
             api_key_header=text("apiKeyHeader") or "X-API-Key",
             username=text("username"),
             password=secrets.get("password"),
-            headers=dict(config.get("headers") or {}),
+            headers=headers_of(config, secrets),
             query_params=dict(config.get("queryParams") or {}),
             response_format=config.get("responseFormat") or "csv",
             records_path=text("recordsPath"),
@@ -185,11 +188,32 @@ class HttpParams:
             problems.append("maxPages must be between 1 and 100000")
         if self.connect_timeout <= 0 or self.read_timeout <= 0:
             problems.append("connectTimeout and readTimeout must be positive")
-        for name in [*self.headers, self.api_key_header]:
-            if not _HEADER_NAME.fullmatch(name) or name.lower() in _FORBIDDEN_HEADERS:
-                problems.append(f"the header {name!r} cannot be set")
+        problems += self._header_problems()
+        if self.endpoint and (problem := endpoint_problem(self.endpoint)) is not None:
+            problems.append(f"endpoint {problem}")
         if problems:
             raise ConfigError("The API connector cannot be used: " + "; ".join(problems) + ".")
+
+    def _header_problems(self) -> list[str]:
+        """The save-time header rules again (a row saved before they existed may break them)."""
+        problems = []
+        for name, value in [*self.headers.items(), (self.api_key_header, "")]:
+            if (problem := header_name_problem(name)) is not None:
+                problems.append(f"the header {name!r} {problem}")
+            elif (problem := header_value_problem(value)) is not None:
+                problems.append(f"the value of header {name!r} {problem}")  # never the value
+        for field_name, secret in (("token", self.token), ("apiKey", self.api_key)):
+            if secret is not None and (problem := header_value_problem(secret)) is not None:
+                problems.append(f"{field_name} {problem}")
+        if self.password is not None and (problem := control_problem(self.password)):
+            problems.append(f"password {problem}")
+        return problems
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Every value error text must not carry: secrets, header values, the Basic pair."""
+        secrets = {"token": self.token, "apiKey": self.api_key, "password": self.password}
+        kept = {k: v for k, v in secrets.items() if v}
+        return secret_values(kept, self.headers, self.username)
 
 
 @dataclass(frozen=True)
@@ -251,10 +275,11 @@ def _shown(url: str) -> str:
     return urlsplit(url)._replace(fragment="").geturl()
 
 
-def _origin(url: str) -> tuple[str, str, int]:
+def _origin(url: str) -> Origin:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    host = (parts.hostname or "").rstrip(".").lower()
+    return scheme, host, parts.port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 def _netloc(host: str, port: int, scheme: str) -> str:
@@ -361,6 +386,11 @@ class HttpSource:
         self.params = params
         self._tls = tls
         self._clients: dict[tuple[str, str, int], httpx.AsyncClient] = {}
+        self._secrets = params.secret_values()
+
+    def _say(self, text: str) -> str:
+        """``text`` fit for an error message: no secret of this connector in any spelling."""
+        return redact(text, self._secrets)
 
     async def aclose(self) -> None:
         """Close every connection."""
@@ -402,10 +432,13 @@ class HttpSource:
         return {}
 
     async def _send(self, target: SafeTarget, with_auth: bool) -> httpx.Response:
-        """GET the guard's checked addresses in turn (pinned); return the first answer."""
+        """GET the guard's checked addresses in turn (pinned); return the first answer.
+
+        ``with_auth``: the custom headers and the credentials go along (same origin only).
+        """
         parts = urlsplit(target.url)
         headers = {
-            **self.params.headers,
+            **(self.params.headers if with_auth else {}),
             "Host": _netloc(target.host, target.port, target.scheme),
             # The checksum a server sends is over the bytes as sent; ask for them uncompressed.
             "Accept-Encoding": "identity",
@@ -426,7 +459,7 @@ class HttpSource:
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 if _is_tls_failure(exc):
                     raise ApiProtocolError(
-                        f"The TLS certificate of {target.host} was refused: {exc}."
+                        self._say(f"The TLS certificate of {target.host} was refused: {exc}.")
                     ) from exc
                 failure = exc  # try the host's next address
             except httpx.TimeoutException as exc:
@@ -434,9 +467,11 @@ class HttpSource:
                     f"{target.host} did not answer within {self.params.read_timeout:g} s."
                 ) from exc
             except httpx.HTTPError as exc:
-                raise ApiUnavailable(f"The request to {target.host} failed: {exc}.") from exc
+                raise ApiUnavailable(
+                    self._say(f"The request to {target.host} failed: {exc}.")
+                ) from exc
         where = f"{target.host}:{target.port}"
-        raise ApiUnavailable(f"Could not connect to {where}: {failure}.") from failure
+        raise ApiUnavailable(self._say(f"Could not connect to {where}: {failure}.")) from failure
 
     async def _refusal(self, response: httpx.Response, url: str) -> None:
         """Raise the error for a 4xx or 5xx answer, with the server's own message."""
@@ -447,26 +482,36 @@ class HttpSource:
                 if len(body) >= _ERROR_BODY_LIMIT:
                     break
         await response.aclose()
-        said = _message_from(body[:_ERROR_BODY_LIMIT])
+        # Redacted before it is cut to a sentence, so no prefix of a quoted secret survives.
+        text = self._say(body[:_ERROR_BODY_LIMIT].decode("utf-8", "replace"))
+        said = _message_from(text.encode("utf-8"))
         status = response.status_code
-        sentence = f"{_shown(url)} answered HTTP {status}" + (f": {said}" if said else "")
+        sentence = self._say(
+            f"{_shown(url)} answered HTTP {status}" + (f": {said}" if said else "")
+        )
         if status >= 500:
             raise ApiUnavailable(sentence + ".", http_status=status)
         hint = " Check the connector's credentials." if status in (401, 403) else ""
         raise ApiRefused(sentence + "." + hint, http_status=status)
 
     @contextlib.asynccontextmanager
-    async def exchange(self, url: str) -> AsyncIterator[tuple[str, httpx.Response]]:
+    async def exchange(
+        self, url: str, *, trusted: Origin | None = None
+    ) -> AsyncIterator[tuple[str, httpx.Response]]:
         """GET ``url`` through the guard, following redirects and waiting out short 429s.
 
-        Yields the final URL and the (streaming, 2xx) response; raises our errors otherwise.
+        ``trusted`` is the origin the connector was configured with (default: ``url``'s own);
+        only requests to it carry the credentials and custom headers, and only it may use a
+        bare allow-list entry on another port. Yields the final URL and the (streaming, 2xx)
+        response; raises our errors otherwise.
         """
-        current, origin = url, _origin(url)
+        current, origin = url, trusted or _origin(url)
         hops = waits = 0
         while True:
-            target = await resolve_safe(current, self.params.allow_hosts)
-            # Credentials go only to the origin they were configured for, as browsers do.
-            response = await self._send(target, with_auth=_origin(current) == origin)
+            # Scheme, host and port: anything else is another origin (as browsers judge it).
+            same = _origin(current) == origin
+            target = await resolve_safe(current, self.params.allow_hosts, configured=same)
+            response = await self._send(target, with_auth=same)
             status = response.status_code
             if status in _REDIRECTS:
                 location = response.headers.get("location")
@@ -525,7 +570,9 @@ class HttpSource:
                     f"{_shown(url)} sent nothing for {self.params.read_timeout:g} s."
                 ) from exc
             except httpx.HTTPError as exc:
-                raise ApiUnavailable(f"The response from {_shown(url)} broke off: {exc}.") from exc
+                raise ApiUnavailable(
+                    self._say(f"The response from {_shown(url)} broke off: {exc}.")
+                ) from exc
             return await sink.finish()
         except BaseException:
             await sink.abort()
@@ -544,7 +591,7 @@ class HttpSource:
                         )
             except httpx.HTTPError as exc:
                 raise ApiUnavailable(
-                    f"The response from {_shown(final)} broke off: {exc}."
+                    self._say(f"The response from {_shown(final)} broke off: {exc}.")
                 ) from exc
         return body
 
@@ -562,10 +609,11 @@ class HttpSource:
         return None, None
 
     async def _fetch_page(
-        self, url: str, dest: Path, budget: _Budget
+        self, url: str, dest: Path, budget: _Budget, trusted: Origin
     ) -> tuple[Page, httpx.Headers, str | None]:
         """Fetch one page to ``dest``; return it, its headers and the file name it came as."""
-        async with self.exchange(url) as (final, response):
+        # A next-page link may name another origin: it gets no credentials (``trusted``).
+        async with self.exchange(url, trusted=trusted) as (final, response):
             sha256, size = await self._stream(response, final, dest, budget)
             expected, source = self._expected(response.headers)
             page = Page(final, dest, sha256, size, expected, response.status_code, source)
@@ -629,7 +677,7 @@ class HttpSource:
                 dest = staging / (
                     name if single_csv else f"{stem}.page{number:04d}.{p.response_format}"
                 )
-                page, headers, filename = await self._fetch_page(url, dest, budget)
+                page, headers, filename = await self._fetch_page(url, dest, budget, _origin(first))
                 pages.append(page)
                 if p.sidecar_url:
                     pages[-1] = await self._sidecar(page, filename, cycle_date)

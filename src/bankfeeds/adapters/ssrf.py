@@ -15,7 +15,7 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from bankfeeds.adapters.http_errors import UnsafeTarget
-from bankfeeds.domain.addresses import parse_host_literal, unsafe_reason
+from bankfeeds.domain.addresses import origin_allowed, parse_host_literal, unsafe_reason
 from bankfeeds.errors import SourceTimeout, SourceUnreachable
 
 __all__ = ["SafeTarget", "UnsafeTarget", "resolve_safe"]
@@ -75,17 +75,20 @@ async def _resolve(host: str, port: int) -> list[str]:
     return list(ordered)
 
 
-async def resolve_safe(url: str, allow_hosts: frozenset[str]) -> SafeTarget:
+async def resolve_safe(
+    url: str, allow_hosts: frozenset[str], *, configured: bool = True
+) -> SafeTarget:
     """Check ``url`` and resolve its host; UnsafeTarget unless every address may be reached.
 
-    Plain http and non-public addresses are allowed only for hosts in ``allow_hosts`` (exact,
-    case-insensitive names or address literals as written in the URL).
+    Plain http and non-public addresses are allowed only for origins the allow-list names
+    (``domain.addresses.origin_allowed``): ``configured`` says ``url`` is one the connector was
+    configured with, not a redirect or a link the server handed us.
     """
     scheme, host, port = _host_of(url)
-    allowlisted = host in {h.strip().rstrip(".").lower() for h in allow_hosts}
+    allowlisted = origin_allowed(allow_hosts, (scheme, host, port), configured=configured)
     if scheme == "http" and not allowlisted:
         raise UnsafeTarget(
-            f"{url} uses plain http; only https is allowed unless {host} is on the allowlist."
+            f"{url} uses plain http; only https is allowed unless its origin is on the allowlist."
         )
     literal = parse_host_literal(host)
     ips = [str(literal)] if literal is not None else await _resolve(host, port)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from typing import Final
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -98,3 +99,59 @@ def unsafe_reason(ip: IPAddress) -> str | None:
         (not ip.is_global, "not a public address"),
     )
     return next((reason for hit, reason in checks if hit), None)
+
+
+#: (scheme, host, port): what the allow-list and the redirect rules compare.
+Origin = tuple[str, str, int]
+DEFAULT_PORTS: Final = {"https": 443, "http": 80}
+
+
+def _allow_entry(entry: str) -> tuple[str | None, str, int | None] | None:
+    """An allow-list entry as (scheme or None, host, port or None); None when unreadable.
+
+    ``host`` (bare), ``host:port``, ``[v6]:port`` and ``scheme://host[:port]`` are understood.
+    """
+    text = entry.strip().lower()
+    scheme: str | None = None
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        if scheme not in DEFAULT_PORTS:
+            return None
+        text = text.split("/", 1)[0]
+    host, port_text = text, ""
+    if "]" in text:  # [v6]:port (the settings parser may have stripped the leading '[')
+        host, _, rest = text.lstrip("[").partition("]")
+        port_text = rest.removeprefix(":")
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    host = host.strip().rstrip(".")
+    if not host:
+        return None
+    if not port_text:
+        return scheme, host, DEFAULT_PORTS[scheme] if scheme else None
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        return None
+    return scheme, host, int(port_text)
+
+
+def origin_allowed(entries: Iterable[str], origin: Origin, *, configured: bool) -> bool:
+    """Whether the allow-list lets ``origin`` use plain http or a non-public address.
+
+    ``host:port`` and ``scheme://host:port`` allow exactly that origin. A bare ``host`` allows
+    that host on its scheme's default port, and on any port for a URL the connector was
+    configured with (``configured``: its baseUrl or sidecarUrl) -- so a redirect or a next-page
+    link to another port of an allowed host is refused unless that origin is listed too.
+    """
+    scheme, host, port = origin
+    for entry in entries:
+        parsed = _allow_entry(entry)
+        if parsed is None or parsed[1] != host:
+            continue
+        want_scheme, _host, want_port = parsed
+        if want_scheme is not None and want_scheme != scheme:
+            continue
+        if want_port == port or (
+            want_port is None and (configured or port == DEFAULT_PORTS.get(scheme))
+        ):
+            return True
+    return False

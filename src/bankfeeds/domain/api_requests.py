@@ -37,15 +37,83 @@ def render_tokens(template: str, cycle_date: date, *, encode: bool = False) -> s
     return _TOKEN.sub(one, template)
 
 
+#: Headers that frame or route the request, or that the adapter sets itself: never configurable.
+_FORBIDDEN_HEADERS: Final = frozenset(
+    {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+        "trailer", "upgrade", "accept-encoding", "expect",
+    }
+)  # fmt: skip
+_HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+MAX_HEADER_NAME: Final = 100
+MAX_HEADER_VALUE: Final = 4096
+MAX_ENDPOINT: Final = 2000
+#: Any date renders a template for the save-time check: the rules do not depend on the day.
+_SAMPLE_DAY: Final = date(2000, 1, 31)
+
+
+def control_problem(value: str) -> str | None:
+    """Why a secret or header value is unusable: control characters (CR, LF, NUL, DEL...)."""
+    if _CONTROL.search(value):
+        return "must not contain control characters such as line breaks"
+    return None
+
+
+def header_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a configured request header, or None."""
+    if not 1 <= len(name) <= MAX_HEADER_NAME or not _HEADER_NAME.fullmatch(name):
+        return f"must be an HTTP header name (letters, digits, '-'; at most {MAX_HEADER_NAME})"
+    lowered = name.lower()
+    if lowered in _FORBIDDEN_HEADERS or lowered.startswith("proxy-"):
+        return "frames or routes the request and cannot be set"
+    return None
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be sent in a request header, or None (the same rule at save and run)."""
+    if (problem := control_problem(value)) is not None:
+        return problem
+    if len(value) > MAX_HEADER_VALUE:
+        return f"must be at most {MAX_HEADER_VALUE} characters"
+    if not value.isascii():
+        return "must be ASCII text (it is sent in an HTTP header)"
+    return None
+
+
+def _path_problem(path: str) -> str | None:
+    """Why a rendered endpoint path cannot be requested, or None."""
+    if _SCHEME.match(path) or path.startswith(("//", "\\\\")) or "\\" in path:
+        return "must be a path such as /v1/settlements, without a scheme or host"
+    # Checked after decoding too, twice over: %2e%2e (and %252e%252e) is .. to some servers.
+    decoded = path
+    for _ in range(3):
+        decoded = unquote(decoded)
+    if any(seg in ("..", ".") for seg in decoded.replace("\\", "/").split("/")):
+        return "must not contain . or .. segments (plain or percent-encoded)"
+    return None
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why an endpoint template cannot be requested on any day, or None (save and run)."""
+    if len(endpoint) > MAX_ENDPOINT:
+        return f"must be at most {MAX_ENDPOINT} characters"
+    if _CONTROL.search(endpoint) or " " in endpoint:
+        return "must not contain spaces or control characters"
+    if not endpoint.startswith("/"):
+        return "must start with '/'"
+    try:
+        rendered = render_tokens(endpoint.partition("?")[0], _SAMPLE_DAY, encode=True)
+    except ConfigError:
+        return "uses an unknown token; use {cycleDate} or {cycleDate:%Y-%m-%d}"
+    return _path_problem(rendered)
+
+
 def render_path(endpoint: str, cycle_date: date) -> str:
     """The endpoint's path with its tokens filled in; refuses a scheme, a host or ``..``."""
     path = render_tokens(endpoint, cycle_date, encode=True)
-    if _SCHEME.match(path) or path.startswith(("//", "\\\\")) or "\\" in path:
-        raise ConfigError(f"The endpoint {endpoint!r} must be a path such as /v1/settlements.")
-    # Checked after decoding too: %2e%2e is .. to most servers.
-    segments = unquote(path).split("/")
-    if any(seg in ("..", ".") for seg in segments):
-        raise ConfigError(f"The endpoint {endpoint!r} must not contain . or .. segments.")
+    if (problem := _path_problem(path)) is not None:
+        raise ConfigError(f"The endpoint {endpoint!r} {problem}.")
     return path
 
 

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
+from bankfeeds.domain.api_requests import (
+    MAX_HEADER_NAME,
+    MAX_HEADER_VALUE,
+    control_problem,
+    endpoint_problem,
+    header_name_problem,
+    header_value_problem,
+)
 from bankfeeds.domain.banks import alias_problem
 from bankfeeds.domain.layouts import layout_from_dict
 from bankfeeds.domain.patterns import DEFAULT_PATTERNS, validate_pattern
 from bankfeeds.domain.retry import validate_retry
-from bankfeeds.domain.schedule import validate_cron, validate_timezone
+from bankfeeds.domain.schedule import MAX_CRON_CHARS, validate_cron, validate_timezone
 from bankfeeds.errors import FieldError, ValidationFailed
 
 
@@ -49,6 +58,14 @@ SECRET_FIELDS = (
     "password", "privateKey", "passphrase", "token", "apiKey", "pgpPrivateKey", "pgpPassphrase"
 )  # fmt: skip
 MASK = "********"
+#: Custom request headers are secrets too (an ``Authorization`` or ``X-Client-Secret`` lives
+#: there): kept in the encrypted blob under this key as JSON, shown with masked values.
+HEADERS = "headers"
+#: Secrets that are key blocks: line breaks belong in them; they never go into a header.
+_KEY_BLOCKS = ("privateKey", "pgpPrivateKey")
+#: Secrets sent in an HTTP header as they are (Basic credentials are base64-encoded first).
+_HEADER_SECRETS = ("token", "apiKey")
+MAX_PAIRS = 50
 DEFAULT_SCHEDULE = "0 19 * * *"
 _FINGERPRINT = re.compile(r"^SHA256:[A-Za-z0-9+/]{43}=?$")
 
@@ -59,39 +76,48 @@ class _Wire(BaseModel):
     )
 
 
-class ConnectorConfig(_Wire):
-    """The ``config`` object of the API: SFTP and API settings side by side."""
+_Name = Annotated[str, StringConstraints(min_length=1, max_length=MAX_HEADER_NAME)]
+_Value = Annotated[str, StringConstraints(max_length=MAX_HEADER_VALUE)]
+_SECRET = 4096  # passwords, tokens, keys sent in a header
+_KEY = 64 * 1024  # PEM and ASCII-armoured key blocks
 
-    host: str | None = None
+
+class ConnectorConfig(_Wire):
+    """The ``config`` object of the API: SFTP and API settings side by side.
+
+    Every text is bounded, so a 900 KB path or a 100 KB schedule is a 422 naming the field.
+    """
+
+    host: str | None = Field(default=None, max_length=253)
     port: int | None = None
-    username: str | None = None
-    password: str | None = None
-    private_key: str | None = None
-    passphrase: str | None = None
-    remote_path: str | None = None
-    file_pattern: str | None = None
-    checksum_ext: str | None = None
+    username: str | None = Field(default=None, max_length=256)
+    password: str | None = Field(default=None, max_length=_SECRET)
+    private_key: str | None = Field(default=None, max_length=_KEY)
+    passphrase: str | None = Field(default=None, max_length=_SECRET)
+    remote_path: str | None = Field(default=None, max_length=1024)
+    file_pattern: str | None = Field(default=None, max_length=255)
+    checksum_ext: str | None = Field(default=None, max_length=16)
     stable_seconds: int | None = Field(default=None, ge=0, le=3600)
     connect_timeout: int | None = Field(default=None, ge=1, le=300)
     read_timeout: int | None = Field(default=None, ge=1, le=3600)
     max_files_in_flight: int | None = Field(default=None, ge=1, le=64)
     host_key_policy: Literal["accept-new", "strict"] | None = None
-    host_key_fingerprint: str | None = None
-    schedule: str | None = None
-    timezone: str | None = None
+    host_key_fingerprint: str | None = Field(default=None, max_length=100)
+    schedule: str | None = Field(default=None, max_length=MAX_CRON_CHARS)
+    timezone: str | None = Field(default=None, max_length=64)
     target_cycle_rule: Literal["yesterday", "today"] | None = None
     catch_up: Literal["latest", "all", "none"] | None = None
     retry: dict[str, Any] | None = None
     cutoff_hour: int | None = Field(default=None, ge=0, le=23)
     grace_hours: int | None = Field(default=None, ge=0, le=168)
-    base_url: str | None = None
-    endpoint: str | None = None
+    base_url: str | None = Field(default=None, max_length=2000)
+    endpoint: str | None = Field(default=None, max_length=2000)
     auth_type: Literal["none", "bearer", "apiKey", "basic"] | None = None
-    token: str | None = None
-    api_key: str | None = None
-    api_key_header: str | None = None
-    headers: dict[str, str] | None = None
-    query_params: dict[str, str] | None = None
+    token: str | None = Field(default=None, max_length=_SECRET)
+    api_key: str | None = Field(default=None, max_length=_SECRET)
+    api_key_header: str | None = Field(default=None, max_length=MAX_HEADER_NAME)
+    headers: dict[_Name, _Value] | None = Field(default=None, max_length=MAX_PAIRS)
+    query_params: dict[_Name, _Value] | None = Field(default=None, max_length=MAX_PAIRS)
     response_format: Literal["csv", "json", "xml"] | None = None
     records_path: str | None = Field(default=None, max_length=200)
     record_tag: str | None = Field(default=None, max_length=100)
@@ -102,9 +128,9 @@ class ConnectorConfig(_Wire):
     sidecar_url: str | None = Field(default=None, max_length=2000)
     max_pages: int | None = Field(default=None, ge=1, le=100_000)
     #: PGP: our private key (and its passphrase) to decrypt, the bank's public key to verify.
-    pgp_private_key: str | None = None
-    pgp_passphrase: str | None = None
-    pgp_public_key: str | None = None
+    pgp_private_key: str | None = Field(default=None, max_length=_KEY)
+    pgp_passphrase: str | None = Field(default=None, max_length=_SECRET)
+    pgp_public_key: str | None = Field(default=None, max_length=_KEY)
     #: A CUSTOM connector's file layout (see docs/layouts.md), checked by ``layout_from_dict``.
     layout: dict[str, Any] | None = None
     #: Other names the PG export gives this bank (names, short codes, IFSC prefixes).
@@ -131,10 +157,50 @@ class ConnectorPatch(_Wire):
 
 
 def split_secrets(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Separate the write-only secret fields from the rest of a wire-format config."""
-    plain = {k: v for k, v in config.items() if k not in SECRET_FIELDS}
+    """Separate the write-only secret fields (custom headers too) from the rest of a config."""
+    plain = {k: v for k, v in config.items() if k not in SECRET_FIELDS and k != HEADERS}
     secrets = {k: str(v) for k, v in config.items() if k in SECRET_FIELDS and v is not None}
+    if config.get(HEADERS):
+        secrets[HEADERS] = json.dumps(config[HEADERS], sort_keys=True)
     return plain, secrets
+
+
+def headers_of(config: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]:
+    """A connector's custom headers: from the encrypted blob, or a legacy plaintext config."""
+    if HEADERS in secrets:
+        loaded = json.loads(secrets[HEADERS])
+        return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    # Rows saved before headers were secrets keep them in config until their next save.
+    return {str(k): str(v) for k, v in (config.get(HEADERS) or {}).items()}
+
+
+def stored_wire(config: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """A stored connector's full wire config: plain fields, secrets, and headers decoded."""
+    wire = {**config, **{k: v for k, v in secrets.items() if k != HEADERS}}
+    headers = headers_of(config, secrets)
+    if headers:
+        wire[HEADERS] = headers
+    else:
+        wire.pop(HEADERS, None)
+    return wire
+
+
+def merge_headers(
+    stored: dict[str, str], patch: Any
+) -> tuple[dict[str, str] | Any, list[FieldError]]:
+    """Apply a ``headers`` patch: a masked value keeps the stored value of that header."""
+    if not isinstance(patch, dict):
+        return patch, []  # the config model reports the wrong shape
+    out: dict[str, Any] = {}
+    errors = []
+    for name, value in patch.items():
+        if value == MASK:
+            if name not in stored:
+                errors.append(FieldError(f"config.headers.{name}", "has no stored value to keep"))
+                continue
+            value = stored[name]
+        out[name] = value
+    return out, errors
 
 
 def apply_defaults(
@@ -167,6 +233,7 @@ def validate_definition(
     def bad(field: str, message: str) -> None:
         errors.append(FieldError(f"config.{field}", message))
 
+    _validate_secret_values(secrets, bad)
     if (problem := validate_cron(str(config.get("schedule", "")))) is not None:
         bad("schedule", problem)
     if (problem := validate_timezone(str(config.get("timezone", "")))) is not None:
@@ -191,6 +258,36 @@ _API_ONLY = (
     "queryParams", "responseFormat", "recordsPath", "recordTag", "pagination", "cursorField",
     "cursorParam", "checksumHeader", "sidecarUrl", "maxPages",
 )  # fmt: skip
+
+
+def _validate_secret_values(secrets: dict[str, str], bad: Any) -> None:
+    """No control characters in a secret: a pasted line break must not reach a header or log."""
+    for field, value in secrets.items():
+        if field in (HEADERS, *_KEY_BLOCKS):
+            continue
+        rule = header_value_problem if field in _HEADER_SECRETS else control_problem
+        if (problem := rule(value)) is not None:
+            bad(field, problem)
+
+
+def _validate_headers(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:
+    """Header names and values by the rules the run applies (``domain.api_requests``)."""
+    auth = config.get("authType", "none")
+    taken = {"bearer": "authorization", "basic": "authorization"}.get(auth)
+    if auth == "apiKey":
+        taken = str(config.get("apiKeyHeader") or "X-API-Key").lower()
+    for name, value in headers_of(config, secrets).items():
+        problem = header_name_problem(name) or header_value_problem(value)
+        if problem is not None:
+            bad(f"headers.{name}", problem)
+        elif name.lower() == taken:
+            bad(f"headers.{name}", f"is set by authType {auth!r}; remove one of them")
+    key_header = config.get("apiKeyHeader")
+    if key_header is not None and (problem := header_name_problem(str(key_header))) is not None:
+        bad("apiKeyHeader", problem)
+    for name, value in (config.get("queryParams") or {}).items():
+        if (problem := control_problem(f"{name}{value}")) is not None:
+            bad(f"queryParams.{name}", problem)
 
 
 def _validate_pgp(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> None:
@@ -269,9 +366,12 @@ def _validate_api(config: dict[str, Any], secrets: dict[str, str], bad: Any) -> 
         bad("baseUrl", "is required for an API connector")
     elif not re.match(r"^https?://[^\s/]+", base):
         bad("baseUrl", "must be an http(s) URL such as 'https://api.bank.example'")
+    elif (problem := control_problem(base)) is not None or " " in base:
+        bad("baseUrl", problem or "must not contain spaces")
     endpoint = config.get("endpoint")
-    if endpoint is not None and not str(endpoint).startswith("/"):
-        bad("endpoint", "must start with '/'")
+    if endpoint is not None and (problem := endpoint_problem(str(endpoint))) is not None:
+        bad("endpoint", problem)
+    _validate_headers(config, secrets, bad)
     auth = config.get("authType", "none")
     needs = {"bearer": ("token",), "apiKey": ("apiKey",), "basic": ("password",)}.get(auth, ())
     for field in needs:

@@ -10,7 +10,13 @@ from sqlalchemy import Select, func, or_, select
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.adapters.secrets import SecretBox
-from bankfeeds.domain.connectors import MASK, SECRET_FIELDS, ConnectorStatus
+from bankfeeds.domain.connectors import (
+    HEADERS,
+    MASK,
+    SECRET_FIELDS,
+    ConnectorStatus,
+    headers_of,
+)
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, parse_id, public_id
 from bankfeeds.domain.schedule import next_run_at
 from bankfeeds.errors import NotFound
@@ -45,20 +51,27 @@ def _next_run(cron: str, tz: str, now: datetime) -> datetime:
 
 
 @functools.lru_cache(maxsize=65536)
-def _secret_fields(box: SecretBox, token: str | None) -> frozenset[str]:
-    """Which secret fields a stored token holds (names only: the values are not kept)."""
+def _secret_fields(box: SecretBox, token: str | None) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Which secret fields a stored token holds, and its custom header names (no values kept)."""
     # Decrypting every connector's secrets was a fifth of a 200-connector list; the ciphertext
     # changes whenever the secrets do, so the answer for one (box, token) never goes stale.
-    return frozenset(box.decrypt(token))
+    secrets = box.decrypt(token)
+    return frozenset(secrets), tuple(headers_of({}, secrets))
 
 
 def connector_view(ctx: AppContext, row: Connector, now: datetime) -> dict[str, Any]:
-    """The API shape of a connector: secrets masked, ``has*`` flags, next run."""
-    secrets = _secret_fields(ctx.secrets, row.secrets)
+    """The API shape of a connector: secrets and header values masked, ``has*`` flags, next run."""
+    secrets, header_names = _secret_fields(ctx.secrets, row.secrets)
     config = dict(row.config)
     for field in SECRET_FIELDS:
         if field in secrets:
             config[field] = MASK
+    # Headers saved before they were secrets are still plaintext in config: masked all the same.
+    names = header_names if HEADERS in secrets else tuple(headers_of(row.config, {}))
+    if names:
+        config[HEADERS] = dict.fromkeys(names, MASK)
+    else:
+        config.pop(HEADERS, None)
     flags = {f"has{field[0].upper()}{field[1:]}": field in secrets for field in SECRET_FIELDS}
     active = row.status == ConnectorStatus.ACTIVE.value
     return {

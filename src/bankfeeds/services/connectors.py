@@ -16,6 +16,7 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun, IdempotencyKey
 from bankfeeds.adapters.keys import private_key_problem
 from bankfeeds.adapters.ssrf import UnsafeTarget, resolve_safe
 from bankfeeds.domain.connectors import (
+    HEADERS,
     MASK,
     SECRET_FIELDS,
     ConnectorCreate,
@@ -24,13 +25,17 @@ from bankfeeds.domain.connectors import (
     ConnectorType,
     Provider,
     apply_defaults,
+    headers_of,
+    merge_headers,
     parse_config,
     split_secrets,
+    stored_wire,
     validate_definition,
 )
 from bankfeeds.domain.ids import parse_id, public_id
+from bankfeeds.domain.redact import secret_values
 from bankfeeds.errors import BankfeedsError, Conflict, FieldError, NotFound, ValidationFailed
-from bankfeeds.services import audit, recon
+from bankfeeds.services import audit, recon, sources
 from bankfeeds.services.banks import recon_provider
 from bankfeeds.services.connector_views import connector_view
 from bankfeeds.services.context import AppContext
@@ -62,6 +67,32 @@ def _checked(
     return config, secrets
 
 
+def connector_secrets(ctx: AppContext, row: Connector) -> tuple[str, ...]:
+    """Every value of ``row`` that error text must not carry (for ``domain.redact.redact``)."""
+    secrets = ctx.secrets.decrypt(row.secrets)
+    username = row.config.get("username")
+    return secret_values(secrets, headers_of(row.config, secrets), str(username or "") or None)
+
+
+def _audited(wire: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``wire`` for the audit log: header values masked; a changed one says so."""
+    headers = wire.get(HEADERS)
+    if not isinstance(headers, dict):
+        return wire
+    old = (before or {}).get(HEADERS) or {}
+    shown = {
+        k: MASK if before is None or old.get(k) == v else f"{MASK} (changed)"
+        for k, v in headers.items()
+    }
+    return {**wire, HEADERS: shown}
+
+
+def _created(body: ConnectorCreate) -> dict[str, Any]:
+    """The audit entry of a create: the body, header values masked."""
+    diff = body.model_dump(by_alias=True, exclude_none=True)
+    return {**diff, "config": _audited(diff["config"])}
+
+
 def _mirror(row: Connector, config: dict[str, Any]) -> None:
     """Copy the fields the scheduler queries from the config into their columns."""
     row.schedule = config["schedule"]
@@ -91,8 +122,9 @@ async def _name_conflict(ctx: AppContext, name: str) -> Conflict:
 
 
 async def _check_target(ctx: AppContext, ctype: ConnectorType, config: dict[str, Any]) -> None:
-    """Refuse an API connector aimed at a private, loopback or metadata address (SSRF)."""
-    if ctype is not ConnectorType.API:
+    """Refuse a connector aimed at a private, loopback or metadata address (SSRF, port scans)."""
+    if ctype is ConnectorType.SFTP:
+        await sources.check_sftp_host(ctx, config)
         return
     urls = {"baseUrl": str(config["baseUrl"])}
     if str(config.get("sidecarUrl", "")).startswith(("http://", "https://")):
@@ -162,7 +194,7 @@ async def create(
                 action="connector.create",
                 target_type="connector",
                 target_id=cid,
-                diff={**body.model_dump(by_alias=True, exclude_none=True)},
+                diff=_created(body),
                 now=now,
             )
             view = connector_view(ctx, row, now)
@@ -208,6 +240,10 @@ def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     for key, value in patch.items():
         if key in SECRET_FIELDS and value == MASK:
             continue
+        if key == HEADERS and value is not None:
+            value, errors = merge_headers(current.get(HEADERS) or {}, value)
+            if errors:
+                raise ValidationFailed(errors=errors)
         if value is None:
             merged.pop(key, None)
         else:
@@ -223,16 +259,15 @@ async def update(
     try:
         async with ctx.sessions.begin() as session:
             row = await load(session, connector_id, lock=True)
-            old_secrets = ctx.secrets.decrypt(row.secrets)
+            stored = stored_wire(row.config, ctx.secrets.decrypt(row.secrets))
             before = {
-                **row.config,
-                **old_secrets,
+                **stored,
                 "name": row.name,
                 "status": row.status,
                 "provider": row.provider,
             }
             provider = body.provider or Provider(row.provider)
-            raw = _merge({**row.config, **old_secrets}, body.config or {})
+            raw = _merge(stored, body.config or {})
             parsed = parse_config(raw).model_dump(by_alias=True, exclude_none=True)
             config, secrets = _checked(ctx, ConnectorType(row.type), provider, parsed)
             await _check_target(ctx, ConnectorType(row.type), config)
@@ -249,8 +284,7 @@ async def update(
             except IntegrityError as exc:
                 raise _NameTaken from exc
             after = {
-                **config,
-                **secrets,
+                **stored_wire(config, secrets),
                 "name": row.name,
                 "status": row.status,
                 "provider": row.provider,
@@ -261,7 +295,7 @@ async def update(
                 action="connector.update",
                 target_type="connector",
                 target_id=connector_id,
-                diff=audit.changes(before, after),
+                diff=audit.changes(_audited(before), _audited(after, before)),
                 now=now,
             )
             view = connector_view(ctx, row, now)

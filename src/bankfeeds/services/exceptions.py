@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.adapters.db.models import IngestedFile, ReconException
 from bankfeeds.domain.ids import decode_cursor, encode_cursor, public_id
 from bankfeeds.domain.match import MATCHED_OUTCOMES, OUTCOMES
+from bankfeeds.logs import scrub
 from bankfeeds.services import alerts
 from bankfeeds.services.context import AppContext
 
@@ -51,6 +52,7 @@ async def open_exception(
     data: dict[str, Any] | None = None,
 ) -> bool:
     """Open an exception in the caller's transaction; False when its dedupe key is already open."""
+    message = scrub(message)  # a run's secrets (and credential-like headers) never reach it
     row = ReconException(
         kind=kind,
         severity=severity,

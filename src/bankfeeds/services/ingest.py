@@ -18,7 +18,9 @@ from bankfeeds.adapters.sftp import SftpSource, open_sftp
 from bankfeeds.domain.checksum import parse_sidecar
 from bankfeeds.domain.nearest import nearest_names, no_file_message
 from bankfeeds.errors import BankfeedsError, ChecksumMismatch, HostKeyError
+from bankfeeds.logs import redacting, scrub
 from bankfeeds.services import runs
+from bankfeeds.services.connectors import connector_secrets
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed, discover, split_known
 from bankfeeds.services.faults import checkpoint
@@ -71,8 +73,27 @@ class _Beat:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
+async def _secrets_of(ctx: AppContext, run_pk: int) -> tuple[str, ...]:
+    """The secret values of the run's connector, to keep out of its logs and records."""
+    async with ctx.sessions() as session:
+        run = await session.get(ConnectorRun, run_pk)
+        connector = await session.get(Connector, run.connector_id) if run is not None else None
+    if connector is None:
+        return ()
+    try:
+        return connector_secrets(ctx, connector)
+    except BankfeedsError:  # undecryptable: the run fails on that below and says so
+        return ()
+
+
 async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
     """Carry out a RUNNING run held by ``worker_id`` to its end, recording every outcome."""
+    # Every log line, run record and exception of this run passes through domain.redact.
+    with redacting(await _secrets_of(ctx, run_pk)):
+        await _execute(ctx, run_pk, worker_id)
+
+
+async def _execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
     tally = Tally()
     staging = ctx.settings.data_dir / "staging" / f"run_{run_pk}"
     beat = _Beat(ctx, run_pk, worker_id, tally)
@@ -88,7 +109,7 @@ async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
             retryable=retryable,
             got_file=got_file,
             error_code=code,
-            error_message=message,
+            error_message=scrub(message) if message else message,
             **tally.columns(),
         )
 
@@ -110,7 +131,7 @@ async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
             status, tally.error_code(), tally.summary(), tally.retryable(), tally.got_file()
         )
     except BankfeedsError as exc:
-        log.warning("run failed: %s", exc.message, extra={"run_id": run_pk})
+        log.warning("run failed: %s", scrub(exc.message), extra={"run_id": run_pk})
         await finish("FAILED", exc.code, exc.message, exc.retryable, False)
     except asyncio.CancelledError:
         if not beat.lost:  # shutting down: hand the run back for another worker
@@ -242,7 +263,7 @@ async def _fetch(
         else:
             refuse(tally, exc)
         await record_passed(
-            ctx, run.id, [Passed(candidate.name, candidate.size, "FAILED", exc.message)]
+            ctx, run.id, [Passed(candidate.name, candidate.size, "FAILED", scrub(exc.message))]
         )
     finally:
         await asyncio.to_thread(dest.unlink, missing_ok=True)

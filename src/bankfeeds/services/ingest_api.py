@@ -10,6 +10,7 @@ from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.adapters.http_source import HttpParams, open_http
 from bankfeeds.adapters.sftp import DownloadResult
 from bankfeeds.errors import BankfeedsError, ChecksumMismatch
+from bankfeeds.logs import scrub
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.discovery import Candidate, Passed
 from bankfeeds.services.faults import checkpoint
@@ -77,6 +78,6 @@ async def ingest_api(
         if exc.retryable:
             raise
         refuse(tally, exc)
-        await record_passed(ctx, run.id, [Passed(c.name, c.size, "FAILED", exc.message)])
+        await record_passed(ctx, run.id, [Passed(c.name, c.size, "FAILED", scrub(exc.message))])
         return
     count(tally, outcome)

@@ -15,8 +15,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bankfeeds.adapters.db.models import Connector, ConnectorRun
 from bankfeeds.domain.ids import parse_id, public_id
-from bankfeeds.errors import Conflict
-from bankfeeds.services.connectors import load
+from bankfeeds.domain.redact import redact
+from bankfeeds.errors import BankfeedsError, Conflict
+from bankfeeds.logs import scrub
+from bankfeeds.services.connectors import connector_secrets, load
 from bankfeeds.services.context import AppContext
 
 ACTIVE = ("QUEUED", "RUNNING")
@@ -239,6 +241,12 @@ async def finish(
         run.status, run.finished_at = status, now
         run.lease_owner, run.lease_expires_at = None, None
         run.duration_ms = int((now - started).total_seconds() * 1000)
+        if fields.get("error_message"):
+            # Whoever built the message, no secret of the connector is stored in the run.
+            fields["error_message"] = redact(
+                scrub(str(fields["error_message"])),
+                await _secrets(ctx, await session.get(Connector, run.connector_id)),
+            )
         for name, value in fields.items():
             setattr(run, name, value)
         if got_file:
@@ -246,6 +254,16 @@ async def finish(
         if status != "SUCCESS":
             await after_failure(session, ctx, run, retryable=retryable, now=now)
     return True
+
+
+async def _secrets(ctx: AppContext, connector: Connector | None) -> tuple[str, ...]:
+    """The connector's secret values; none when it cannot be decrypted (nothing to leak then)."""
+    if connector is None:
+        return ()
+    try:
+        return connector_secrets(ctx, connector)
+    except BankfeedsError:
+        return ()
 
 
 async def requeue_expired(*, ctx: AppContext) -> int:

@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from tests.integration.http.conftest import Bank
@@ -269,21 +270,38 @@ async def test_credentials_reach_the_server(
 
 
 async def test_wrong_credentials_are_refused_with_a_hint(bank: Bank, tmp_path: Path) -> None:
-    params = bank.params("/auth", auth_type="bearer", token="wrong")
+    params = bank.params("/auth", auth_type="bearer", token="not-the-token")
     with pytest.raises(ApiRefused, match=r"401: missing or wrong credentials.*credentials"):
         await fetch(params, tmp_path / "s")
 
 
 async def test_credentials_are_not_sent_to_another_host(bank: Bank, tmp_path: Path) -> None:
     other = bank.url.replace("127.0.0.1", "localhost") + "/auth?n=cross"
+    port = urlsplit(bank.url).port
     params = bank.params(
         "/redirect", query_params={"to": other}, auth_type="bearer", token=TOKEN,
-        allow_hosts=frozenset({"127.0.0.1", "localhost"}),
+        headers={"X-Client-Secret": "custom-s3cret"},
+        # The other origin's port must be listed: a bare host allows only its default port.
+        allow_hosts=frozenset({"127.0.0.1", f"localhost:{port}"}),
     )  # fmt: skip
     with pytest.raises(ApiRefused, match="401"):
         await fetch(params, tmp_path / "s")
     [seen] = bank.seen("/auth?n=cross")
     assert "authorization" not in seen
+    assert "x-client-secret" not in seen
+
+
+async def test_a_bare_allowlisted_host_is_not_followed_to_another_port(
+    bank: Bank, tmp_path: Path
+) -> None:
+    port = urlsplit(bank.url).port
+    other = bank.url.replace("127.0.0.1", "localhost") + "/auth?n=bare"
+    params = bank.params(
+        "/redirect", query_params={"to": other}, allow_hosts=frozenset({"127.0.0.1", "localhost"})
+    )
+    with pytest.raises(UnsafeTarget, match=f"localhost:{port}/auth"):
+        await fetch(params, tmp_path / "s")
+    assert bank.seen("/auth?n=bare") == []
 
 
 async def test_secrets_stay_out_of_repr_and_logs(
@@ -375,7 +393,7 @@ def test_params_from_wire_config() -> None:
         ({"baseUrl": "https://h", "authType": "basic", "username": "u"}, {}, "basic needs"),
         ({"baseUrl": "https://h", "pagination": "cursor"}, {}, "cursorField"),
         ({"baseUrl": "https://h", "pagination": "link", "sidecarUrl": "/s"}, {}, "sidecarUrl"),
-        ({"baseUrl": "https://h", "headers": {"Host": "evil"}}, {}, "'Host' cannot be set"),
+        ({"baseUrl": "https://h", "headers": {"Host": "evil"}}, {}, "'Host' frames"),
         ({"baseUrl": "https://h", "maxPages": 0}, {}, "maxPages"),
     ],
 )
