@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import date, datetime
@@ -62,8 +63,22 @@ def serve_app(settings: Settings, host: str, port: int, *, schedule: bool = True
     migrate.upgrade(settings.resolved_database_url)
     app_ = create_app(ctx, schedule=schedule and settings.scheduler_enabled)
     configure_logging(settings.log_level, settings.log_format == "json")
-    config = uvicorn.Config(app_, host=host, port=port, log_config=None, proxy_headers=False)
-    uvicorn.Server(config).run()
+    uvicorn.Server(server_config(app_, settings, host, port)).run()
+
+
+def server_config(app_: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """How ``serve`` runs uvicorn: forwarded headers only from BANKFEEDS_TRUSTED_PROXIES."""
+    # uvicorn's own default believes X-Forwarded-For from 127.0.0.1; with no trusted proxy set,
+    # no peer may choose the client address (login back-off) or scheme (Secure cookies).
+    trusted = list(settings.trusted_proxies)
+    return uvicorn.Config(
+        app_,
+        host=host,
+        port=port,
+        log_config=None,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
+    )
 
 
 @app.command()
@@ -177,10 +192,7 @@ def user_create(
     """Create a web UI user; the password is prompted for or read from stdin, never an argument."""
     from bankfeeds.services import users
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     settings = _settings()
     migrate.upgrade(settings.resolved_database_url)
     user_id = _run(
@@ -192,6 +204,83 @@ def user_create(
         )
     )
     typer.echo(f"created {user_id} {name!r} with role {role}")
+
+
+def _password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _user_call(fn: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    settings = _settings()
+    migrate.upgrade(settings.resolved_database_url)
+    return _run(lambda: _with_ctx(settings, fn))
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List users: name, role, enabled or disabled, live sessions."""
+    from bankfeeds.services import users
+
+    for r in _user_call(lambda ctx: users.list_users(ctx=ctx)):
+        state = "disabled" if r["disabled"] else "enabled"
+        typer.echo(
+            f"{r['id']}\t{r['name']}\t{r['role']}\t{state}\t{r['activeSessions']} session(s)"
+        )
+
+
+@user_app.command("disable")
+def user_disable(name: Annotated[str, typer.Argument()]) -> None:
+    """Disable user NAME: no more logins, and every session of theirs ends now."""
+    from bankfeeds.services import users
+
+    done = _user_call(lambda ctx: users.disable_user(ctx=ctx, name=name, actor="cli"))
+    typer.echo(f"disabled {name}; ended {done['sessionsEnded']} session(s)")
+
+
+@user_app.command("enable")
+def user_enable(name: Annotated[str, typer.Argument()]) -> None:
+    """Let user NAME log in again."""
+    from bankfeeds.services import users
+
+    _user_call(lambda ctx: users.enable_user(ctx=ctx, name=name, actor="cli"))
+    typer.echo(f"enabled {name}")
+
+
+@user_app.command("set-password")
+def user_set_password(
+    name: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set user NAME's password (prompted twice, or read from stdin); their sessions end."""
+    from bankfeeds.services import users
+
+    password = _password(password_stdin)
+    done = _user_call(
+        lambda ctx: users.set_password(ctx=ctx, name=name, password=password, actor="cli")
+    )
+    typer.echo(f"password of {name} changed; ended {done['sessionsEnded']} session(s)")
+
+
+@user_app.command("end-sessions")
+def user_end_sessions(
+    name: Annotated[str | None, typer.Argument(help="The user (omit with --all).")] = None,
+    every: Annotated[bool, typer.Option("--all", help="End every session of everyone.")] = False,
+) -> None:
+    """End the web sessions of user NAME, or with --all of every user and token."""
+    from bankfeeds.services import users
+
+    if (name is None) == (not every):
+        raise ConfigError("Name one user, or pass --all (not both).")
+    if name is None:
+        ended = _user_call(lambda ctx: users.end_all_sessions(ctx=ctx, actor="cli"))
+    else:
+        done = _user_call(lambda ctx: users.end_sessions(ctx=ctx, name=name, actor="cli"))
+        ended = done["sessionsEnded"]
+    typer.echo(f"ended {ended} session(s)")
 
 
 @secrets_app.command("generate-key")
@@ -344,6 +433,8 @@ def demo(
 
 def main() -> None:
     """Entry point: run the command, turning our errors into one sentence and an exit code."""
+    # Everything bankfeeds writes (database, objects, staging, logs) is for its own user only.
+    os.umask(0o077)
     try:
         app(standalone_mode=True)
     except ConfigError as exc:

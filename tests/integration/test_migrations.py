@@ -24,6 +24,9 @@ TABLES = {
     "idempotency_key",
     "app_user",
     "alert_event",
+    "login_name",
+    "web_session",
+    "login_failure",
 }
 
 

@@ -35,7 +35,7 @@ OPEN = None  # no token needed
 #: resumes, admin also creates, edits, deletes, and manages tokens".
 POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/healthz"): OPEN,
-    ("GET", "/metrics"): OPEN,
+    ("GET", "/metrics"): Role.VIEWER,  # or BANKFEEDS_METRICS_TOKEN when it is set
     ("GET", "/ops/connectors"): Role.VIEWER,
     ("GET", "/ops/connectors/{connector_id}"): Role.VIEWER,
     ("GET", "/ops/connectors/{connector_id}/runs"): Role.VIEWER,
@@ -61,6 +61,12 @@ POLICY: dict[tuple[str, str], Role | None] = {
     ("GET", "/ops/tokens"): Role.ADMIN,
     ("POST", "/ops/tokens"): Role.ADMIN,
     ("DELETE", "/ops/tokens/{name}"): Role.ADMIN,
+    ("GET", "/ops/users"): Role.ADMIN,
+    ("POST", "/ops/users/{name}/disable"): Role.ADMIN,
+    ("POST", "/ops/users/{name}/enable"): Role.ADMIN,
+    ("POST", "/ops/users/{name}/password"): Role.ADMIN,
+    ("DELETE", "/ops/users/{name}/sessions"): Role.ADMIN,
+    ("DELETE", "/ops/sessions"): Role.ADMIN,
 }
 #: Bodies that get each allowed call past validation, so the handler itself runs.
 BODIES: dict[tuple[str, str], Any] = {
@@ -76,6 +82,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/ops/recon/jobs"): {"provider": "AXIS", "cycleDate": "2025-01-10"},
     ("POST", "/ops/exceptions/{exception_id}/resolve"): {"note": "seen"},
     ("POST", "/ops/tokens"): {"name": "made-by-the-matrix", "role": "viewer"},
+    ("POST", "/ops/users/{name}/password"): {"password": "a long new passphrase"},
 }
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 

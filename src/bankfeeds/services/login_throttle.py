@@ -1,102 +1,127 @@
-"""Login throttling: after too many failed logins, a user name or client address must wait.
+"""Login throttling that slows a guesser down without locking anyone out.
 
-Failures are counted in a sliding window per user name (5 in 5 minutes) and per client address
-(20 in 5 minutes, so one address cannot try a few passwords on each of many users). While either
-count is at its limit every attempt is refused, even one with the right password, so the answer
-never tells a guesser they found it. A successful login clears its user name's count; the
-address's count is kept, or an attacker with one working login could reset it between guesses.
+Failed password logins are counted per (user name, client address) and, with a much higher
+allowance, per client address; past the free failures each one doubles the wait before the next
+try (domain/throttle.py). No account is ever locked: an attacker's failures for a user from one
+address do not delay that user logging in from another, and API-token logins are never
+throttled, since a 256-bit token cannot be guessed and throttling it would only let anyone
+block the robots. While a key must wait every attempt is refused without checking the password,
+so the answer never tells a guesser they found it.
 
-The counts live in this process's memory, which is right for one server (``bankfeeds serve``);
-several API processes behind a load balancer each keep their own, multiplying the allowance.
-The address is the TCP peer's, so behind a reverse proxy run uvicorn with ``--proxy-headers``.
-The clock is an argument to every call, so the rules are tested without waiting.
+The counts live in the database, so every process behind a load balancer sees the same ones. The
+client address is the one web/security.py derives (behind trusted proxies, from
+X-Forwarded-For).
 """
 
 from __future__ import annotations
 
-import math
-from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, delete, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from bankfeeds.adapters.db.models import LoginFailure
+from bankfeeds.domain import throttle
+from bankfeeds.domain.throttle import Backoff
+from bankfeeds.errors import BankfeedsError
+from bankfeeds.services.context import AppContext
+
+#: The ``user_key`` of an address's own count (a hash is never empty).
+ANY_USER = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """At most ``failures`` failed logins within ``window``."""
+class TooManyFailures(BankfeedsError):
+    """Too many failed logins; wait before trying again."""
 
-    failures: int
-    window: timedelta
+    status = 429
+    code = "too-many-failed-logins"
 
-
-PER_USER = Limit(5, timedelta(minutes=5))
-PER_ADDRESS = Limit(20, timedelta(minutes=5))
-#: Beyond this many tracked names and addresses the oldest are forgotten, bounding memory.
-MAX_KEYS = 10_000
-
-_Key = tuple[str, str]
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        #: Whole seconds until the next try is allowed.
+        self.retry_after = retry_after
 
 
-class LoginThrottle:
-    """Failed-login counts per user name and client address, and how long each must wait."""
+def user_key(name: str) -> str:
+    """The stored key of a typed user name: case-folded, then hashed."""
+    # Case-folded: "Ada" and "ada " must share a count whatever the user table compares.
+    return hashlib.sha256(name.strip().casefold().encode("utf-8")).hexdigest()
 
-    def __init__(
-        self,
-        per_user: Limit = PER_USER,
-        per_address: Limit = PER_ADDRESS,
-        max_keys: int = MAX_KEYS,
-    ) -> None:
-        self.per_user = per_user
-        self.per_address = per_address
-        self.max_keys = max_keys
-        self._failures: dict[_Key, deque[datetime]] = {}
 
-    def _keys(self, user: str | None, address: str | None) -> list[tuple[_Key, Limit]]:
-        keys: list[tuple[_Key, Limit]] = []
-        if user and user.strip():
-            # Case-folded: "Ada" and "ada" must share a count whatever the user table compares.
-            keys.append((("user", user.strip().casefold()), self.per_user))
-        if address:
-            keys.append((("address", address), self.per_address))
-        return keys
+def _keys(user: str | None, address: str) -> list[tuple[str, Backoff]]:
+    keys = [(ANY_USER, throttle.PER_ADDRESS)]
+    if user and user.strip():
+        keys.append((user_key(user), throttle.PER_USER_ADDRESS))
+    return keys
 
-    def _recent(self, key: _Key, limit: Limit, now: datetime) -> deque[datetime]:
-        times = self._failures.get(key, deque())
-        while times and times[0] <= now - limit.window:
-            times.popleft()
-        if not times:
-            self._failures.pop(key, None)
-        return times
 
-    def retry_after(self, *, user: str | None, address: str | None, now: datetime) -> int | None:
-        """Seconds until a login for ``user`` from ``address`` may be tried, or None if now."""
-        wait = 0.0
-        for key, limit in self._keys(user, address):
-            times = self._recent(key, limit, now)
-            if len(times) >= limit.failures:
-                # Free again once the oldest failure that keeps the count at its limit ages out.
-                oldest = times[len(times) - limit.failures]
-                wait = max(wait, (oldest + limit.window - now).total_seconds())
-        return max(1, math.ceil(wait)) if wait > 0 else None
+def _matching(user: str | None, address: str) -> ColumnElement[bool]:
+    return or_(
+        *(
+            and_(LoginFailure.user_key == key, LoginFailure.address == address)
+            for key, _ in _keys(user, address)
+        )
+    )
 
-    def failed(self, *, user: str | None, address: str | None, now: datetime) -> None:
-        """Count a failed login."""
-        for key, limit in self._keys(user, address):
-            times = self._recent(key, limit, now)
-            times.append(now)
-            self._failures[key] = times
-        self._forget_oldest(now)
 
-    def succeeded(self, *, user: str | None) -> None:
-        """Clear ``user``'s failures after a successful login (the address's count stays)."""
-        for key, _ in self._keys(user, None):
-            self._failures.pop(key, None)
+async def retry_after(*, ctx: AppContext, user: str | None, address: str) -> int | None:
+    """Seconds until a password login for ``user`` from ``address`` may be tried, or None."""
+    now = ctx.clock()
+    async with ctx.sessions() as db:
+        rows = (await db.scalars(select(LoginFailure).where(_matching(user, address)))).all()
+    waits = [w for r in rows if (w := throttle.retry_after(r.next_allowed_at, now)) is not None]
+    return max(waits) if waits else None
 
-    def _forget_oldest(self, now: datetime) -> None:
-        if len(self._failures) <= self.max_keys:
+
+async def check(*, ctx: AppContext, user: str | None, address: str) -> None:
+    """Raise TooManyFailures while a password login for ``user`` from ``address`` must wait."""
+    wait = await retry_after(ctx=ctx, user=user, address=address)
+    if wait is not None:
+        raise TooManyFailures(wait)
+
+
+async def failed(*, ctx: AppContext, user: str | None, address: str) -> None:
+    """Count a failed password login for ``user`` from ``address``."""
+    now = ctx.clock()
+    for attempt in range(2):
+        try:
+            await _count(ctx, user, address, now)
             return
-        for key in list(self._failures):
-            limit = self.per_user if key[0] == "user" else self.per_address
-            self._recent(key, limit, now)
-        # dict order is insertion order: drop the keys first seen longest ago.
-        while len(self._failures) > self.max_keys:
-            self._failures.pop(next(iter(self._failures)))
+        except IntegrityError:
+            # Another process inserted the same key first; the second pass counts on its row.
+            if attempt:
+                raise
+
+
+async def _count(ctx: AppContext, user: str | None, address: str, now: datetime) -> None:
+    oldest = max(throttle.PER_ADDRESS.forget, throttle.PER_USER_ADDRESS.forget)
+    async with ctx.sessions.begin() as db:
+        # Forgotten counts are removed as new ones come, so sprayed names cannot grow the table.
+        await db.execute(delete(LoginFailure).where(LoginFailure.last_failed_at < now - oldest))
+        for key, rule in _keys(user, address):
+            row = await db.scalar(
+                select(LoginFailure)
+                .where(LoginFailure.user_key == key, LoginFailure.address == address)
+                .with_for_update()
+            )
+            if row is None:
+                row = LoginFailure(user_key=key, address=address, failures=0)
+                db.add(row)
+                last = None
+            else:
+                last = row.last_failed_at
+            row.failures = throttle.failures_after(row.failures, last, rule, now)
+            row.last_failed_at = now
+            row.next_allowed_at = now + rule.wait(row.failures)
+
+
+async def succeeded(*, ctx: AppContext, user: str, address: str) -> None:
+    """Clear the (user, address) count after a successful login."""
+    # The address's own count stays, or one working login could reset it between guesses.
+    async with ctx.sessions.begin() as db:
+        await db.execute(
+            delete(LoginFailure).where(
+                LoginFailure.user_key == user_key(user), LoginFailure.address == address
+            )
+        )

@@ -1,4 +1,4 @@
-"""API tokens: random, shown once, stored as SHA-256, each with a role."""
+"""API tokens: random, shown once, stored as SHA-256, each with a role and a unique name."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from bankfeeds.adapters.db.models import ApiToken
 from bankfeeds.domain.auth import Principal, Role
 from bankfeeds.errors import Conflict, FieldError, NotFound, Unauthorized, ValidationFailed
-from bankfeeds.services import audit
+from bankfeeds.services import audit, login_names
 from bankfeeds.services.context import AppContext
 
 TOKEN_PREFIX = "bf_"  # noqa: S105 - a marker that makes leaked tokens greppable
@@ -36,9 +36,9 @@ def _role(value: str) -> Role:
 
 async def create_token(*, ctx: AppContext, name: str, role: str, actor: str) -> tuple[str, str]:
     """Create a token; returns ``(public id, token)``. The token is never retrievable again."""
-    name = name.strip()
-    if not 1 <= len(name) <= 120:
-        raise ValidationFailed(errors=[FieldError("name", "must be 1 to 120 characters")])
+    # Stored exactly as given (spaces at the ends are refused, not stripped), so the name the
+    # response echoes is the one the audit log shows and `revoke` takes.
+    name = login_names.checked(name)
     checked = _role(role)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock()
@@ -51,6 +51,7 @@ async def create_token(*, ctx: AppContext, name: str, role: str, actor: str) -> 
     )
     try:
         async with ctx.sessions.begin() as session:
+            await login_names.claim(session, name=name, kind="token")
             session.add(row)
             await session.flush()
             audit.record(

@@ -1,8 +1,10 @@
-"""Web UI sessions: an HMAC-signed cookie naming the login, re-checked against the database.
+"""Web UI sessions: a random id in an HMAC-signed cookie, the session itself in the database.
 
-The cookie carries only who logged in (a user or an API token), when it expires and the session's
-CSRF token; every request looks the login up again, so a revoked token or disabled user loses
-access at once rather than when the cookie expires.
+The cookie carries the session id (256 random bits), the session's CSRF token and an expiry; the
+database keeps only the id's SHA-256, who logged in (a user or an API token), and when the
+session was made, last seen, expires and was revoked. Every request looks the session and its
+login up again, so logging out, changing a password, disabling a user, revoking a token or an
+admin's bulk revocation ends a session at once, not when its cookie expires.
 """
 
 from __future__ import annotations
@@ -14,24 +16,32 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.adapters.db.models import ApiToken
+from bankfeeds.adapters.db.models import ApiToken, User
+from bankfeeds.adapters.db.models import WebSession as SessionRow
 from bankfeeds.domain.auth import Principal, Role
 from bankfeeds.errors import Unauthorized
-from bankfeeds.services import tokens, users
+from bankfeeds.services import login_throttle, tokens, users
 from bankfeeds.services.context import AppContext
 
 LIFETIME_SECONDS = 12 * 3600
-_PURPOSE = b"bankfeeds web session v1"
+_PURPOSE = b"bankfeeds web session v2"
+# Recording every request would turn each page view into a write; once a minute shows activity.
+_TOUCH_EVERY = timedelta(minutes=1)
+# Ended sessions are kept a day (who was logged in when), then removed as new ones start.
+_KEEP_ENDED = timedelta(days=1)
+_ENDED = "Your session has ended; log in again."
 
 
 @dataclass(frozen=True, slots=True)
 class WebSession:
-    """What a valid session cookie says."""
+    """What a valid session cookie says: which session, its CSRF token and its expiry."""
 
-    subject: str  # "user:<pk>" or "token:<pk>"
+    sid: str
     csrf: str
     expires: int
 
@@ -48,16 +58,21 @@ def _sign(key: bytes, payload: bytes) -> str:
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 
-def issue(ctx: AppContext, subject: str) -> tuple[str, WebSession]:
-    """A new session for ``subject``: the cookie value and what it holds."""
-    session = WebSession(subject, secrets.token_urlsafe(32), int(time.time()) + LIFETIME_SECONDS)
-    raw = json.dumps({"sub": session.subject, "csrf": session.csrf, "exp": session.expires})
+def hash_sid(sid: str) -> str:
+    """The stored form of a session id."""
+    return hashlib.sha256(sid.encode("utf-8")).hexdigest()
+
+
+def issue(ctx: AppContext, sid: str) -> tuple[str, WebSession]:
+    """A signed cookie for session ``sid`` with a fresh CSRF token: the value and what it holds."""
+    session = WebSession(sid, secrets.token_urlsafe(32), int(time.time()) + LIFETIME_SECONDS)
+    raw = json.dumps({"sid": session.sid, "csrf": session.csrf, "exp": session.expires})
     payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     return f"{payload}.{_sign(_keys(ctx)[0], payload.encode())}", session
 
 
 def read(ctx: AppContext, cookie: str | None) -> WebSession | None:
-    """The session a cookie holds, or None when it is missing, forged or expired."""
+    """The session a cookie names, or None when it is missing, forged or expired."""
     if not cookie or "." not in cookie:
         return None
     payload, _, mac = cookie.rpartition(".")
@@ -65,39 +80,100 @@ def read(ctx: AppContext, cookie: str | None) -> WebSession | None:
         return None
     try:
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        session = WebSession(str(data["sub"]), str(data["csrf"]), int(data["exp"]))
+        session = WebSession(str(data["sid"]), str(data["csrf"]), int(data["exp"]))
     except (ValueError, KeyError, TypeError):
         return None
     return session if session.expires > time.time() else None
 
 
-async def login_with_password(*, ctx: AppContext, name: str, password: str) -> str:
-    """The session subject for a user name and password; Unauthorized when wrong."""
-    pk, _ = await users.authenticate(ctx=ctx, name=name, password=password)
-    return f"user:{pk}"
+async def _start(ctx: AppContext, *, user_pk: int | None, token_pk: int | None) -> str:
+    """Record a new session for a user or a token; returns its signed cookie."""
+    sid = secrets.token_urlsafe(32)  # 256 bits
+    cookie, _ = issue(ctx, sid)
+    now = ctx.clock()
+    async with ctx.sessions.begin() as db:
+        await db.execute(delete(SessionRow).where(SessionRow.expires_at < now - _KEEP_ENDED))
+        db.add(
+            SessionRow(
+                id_hash=hash_sid(sid),
+                user_id=user_pk,
+                token_id=token_pk,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + timedelta(seconds=LIFETIME_SECONDS),
+            )
+        )
+    return cookie
+
+
+async def login_with_password(*, ctx: AppContext, name: str, password: str, address: str) -> str:
+    """A new session's cookie for a user name and password tried from ``address``.
+
+    Unauthorized when wrong; TooManyFailures while this name and address (or the address) must
+    wait after earlier failures, without the password being checked.
+    """
+    await login_throttle.check(ctx=ctx, user=name, address=address)
+    try:
+        pk, _ = await users.authenticate(ctx=ctx, name=name, password=password)
+    except Unauthorized:
+        await login_throttle.failed(ctx=ctx, user=name, address=address)
+        raise
+    await login_throttle.succeeded(ctx=ctx, user=name, address=address)
+    return await _start(ctx, user_pk=pk, token_pk=None)
 
 
 async def login_with_token(*, ctx: AppContext, token: str) -> str:
-    """The session subject for an API token; Unauthorized when unknown or revoked."""
+    """A new session's cookie for an API token; Unauthorized when unknown or revoked.
+
+    Never throttled: a 256-bit token cannot be guessed, and password failures from the same
+    address must not lock its holder out.
+    """
     await tokens.authenticate(ctx=ctx, token=token.strip())
-    async with ctx.sessions() as session:
-        pk = await session.scalar(
+    async with ctx.sessions() as db:
+        pk = await db.scalar(
             select(ApiToken.id).where(ApiToken.token_hash == tokens.hash_token(token.strip()))
         )
-    return f"token:{pk}"
+    if pk is None:  # revoked and deleted between the two reads
+        raise Unauthorized("The API token is unknown or has been revoked.")
+    return await _start(ctx, user_pk=None, token_pk=pk)
+
+
+async def _login_of(db: AsyncSession, row: SessionRow) -> Principal | None:
+    if row.user_id is not None:
+        user = await db.get(User, row.user_id)
+        if user is not None and user.disabled_at is None:
+            return Principal(name=user.name, role=Role(user.role))
+    elif row.token_id is not None:
+        token = await db.get(ApiToken, row.token_id)
+        if token is not None and token.revoked_at is None:
+            return Principal(name=token.name, role=Role(token.role))
+    return None
 
 
 async def principal(*, ctx: AppContext, session: WebSession) -> Principal:
-    """Who the session stands for now; Unauthorized when that login no longer works."""
-    kind, _, raw = session.subject.partition(":")
-    found: Principal | None = None
-    if kind == "user" and raw.isdigit():
-        found = await users.principal_of(ctx=ctx, user_pk=int(raw))
-    elif kind == "token" and raw.isdigit():
-        async with ctx.sessions() as db:
-            row = await db.get(ApiToken, int(raw))
-        if row is not None and row.revoked_at is None:
-            found = Principal(name=row.name, role=Role(row.role))
-    if found is None:
-        raise Unauthorized("Your session has ended; log in again.")
+    """Who the session stands for now; Unauthorized when it or its login no longer works."""
+    now = ctx.clock()
+    async with ctx.sessions() as db:
+        row = await db.scalar(select(SessionRow).where(SessionRow.id_hash == hash_sid(session.sid)))
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            raise Unauthorized(_ENDED)
+        found = await _login_of(db, row)
+        if found is None:
+            raise Unauthorized(_ENDED)
+        if now - row.last_seen_at > _TOUCH_EVERY:
+            await db.execute(
+                update(SessionRow).where(SessionRow.id == row.id).values(last_seen_at=now)
+            )
+            await db.commit()
     return found
+
+
+async def end(*, ctx: AppContext, session: WebSession) -> None:
+    """Revoke one session (logging out)."""
+    now = ctx.clock()
+    async with ctx.sessions.begin() as db:
+        await db.execute(
+            update(SessionRow)
+            .where(SessionRow.id_hash == hash_sid(session.sid), SessionRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )

@@ -1,4 +1,4 @@
-"""Who is using the UI: session cookie, role checks and CSRF protection on every change."""
+"""Who is using the UI: session cookie, role checks, CSRF protection, and the client's address."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 
 from bankfeeds.api.deps import context
+from bankfeeds.domain import proxies
 from bankfeeds.domain.auth import Principal, Role
+from bankfeeds.domain.proxies import parse_networks
 from bankfeeds.errors import Forbidden, Unauthorized
 from bankfeeds.services import web_sessions
 
@@ -54,10 +56,11 @@ def check_origin(request: Request) -> None:
 
 @dataclass(frozen=True, slots=True)
 class UiUser:
-    """The logged-in principal and the session's CSRF token."""
+    """The logged-in principal, the session's CSRF token and the session itself."""
 
     principal: Principal
     csrf: str
+    session: web_sessions.WebSession
 
     def can(self, role: str) -> bool:
         """Whether the user's role includes ``role`` (templates hide what it does not)."""
@@ -108,7 +111,7 @@ async def ui_user(request: Request) -> UiUser:
         check_origin(request)
         if not tokens_match(session.csrf, await _submitted_token(request)):
             raise CsrfRefused()
-    user = UiUser(who, session.csrf)
+    user = UiUser(who, session.csrf, session)
     request.state.ui_user = user
     return user
 
@@ -125,6 +128,17 @@ def ui_require(role: Role) -> Callable[[Request], Awaitable[UiUser]]:
         return user
 
     return check
+
+
+def client_address(request: Request) -> str:
+    """The client's address: the TCP peer, or behind a trusted proxy what X-Forwarded-For says."""
+    ctx = context(request)
+    trusted = getattr(request.app.state, "trusted_proxies", None)
+    if trusted is None:
+        # Parsed once per app; the setting is already validated, so this cannot fail.
+        trusted = request.app.state.trusted_proxies = parse_networks(ctx.settings.trusted_proxies)
+    peer = request.client.host if request.client else None
+    return proxies.client_address(peer, request.headers.get("x-forwarded-for"), trusted)[:64]
 
 
 def new_login_token() -> str:

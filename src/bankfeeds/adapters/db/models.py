@@ -57,7 +57,7 @@ class Connector(Base):
     type: Mapped[str] = mapped_column(String(8))
     provider: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(8), default="ACTIVE")
-    schedule: Mapped[str] = mapped_column(String(120))
+    schedule: Mapped[str] = mapped_column(String(200))  # MAX_CRON_CHARS
     timezone: Mapped[str] = mapped_column(String(64))
     target_cycle_rule: Mapped[str] = mapped_column(String(16), default="yesterday")
     host_key_policy: Mapped[str] = mapped_column(String(16), default="accept-new")
@@ -340,6 +340,58 @@ class User(Base):
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+
+
+class LoginName(Base):
+    """A name held by a user or an API token: unique across both, so an audit actor is one login.
+
+    Written in the same transaction as the user or token, so the database, not a check before the
+    insert, refuses a second holder.
+    """
+
+    __tablename__ = "login_name"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+
+
+class WebSession(Base):
+    """A web UI session: only the SHA-256 of its random id is stored; the cookie carries the id."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_token.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_web_session_user", "user_id"),
+        Index("ix_web_session_token", "token_id"),
+        Index("ix_web_session_expires", "expires_at"),
+    )
+
+
+class LoginFailure(Base):
+    """Failed password logins for one (user name, address), or for an address (``user_key`` "").
+
+    ``user_key`` is the SHA-256 of the case-folded name typed, so a password typed into the name
+    field is not kept in the clear.
+    """
+
+    __tablename__ = "login_failure"
+
+    user_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime]
+    next_allowed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_login_failure_last_failed", "last_failed_at"),)
 
 
 class AlertEvent(Base):

@@ -1,15 +1,15 @@
-"""Admin endpoints: API tokens and the audit log."""
+"""Admin endpoints: API tokens, web UI users and sessions, and the audit log."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bankfeeds.api.deps import context, require
 from bankfeeds.domain.auth import Principal, Role
-from bankfeeds.services import audit, tokens
+from bankfeeds.services import audit, tokens, users
 from bankfeeds.services.context import AppContext
 
 router = APIRouter(prefix="/ops", tags=["admin"])
@@ -57,3 +57,51 @@ async def revoke_token(name: str, ctx: Ctx, who: Admin) -> Response:
     """Revoke a token by name."""
     await tokens.revoke_token(ctx=ctx, name=name, actor=who.name)
     return Response(status_code=204)
+
+
+# --- web UI users and their sessions -----------------------------------------------------------
+
+UserName = Annotated[str, Path(min_length=1, max_length=120, description="The user's name.")]
+
+
+class PasswordSet(BaseModel):
+    """Body of ``POST /ops/users/{name}/password``."""
+
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(max_length=4096, description="At least 10 characters.")
+
+
+@router.get("/users")
+async def list_users(ctx: Ctx, _: Admin) -> dict[str, Any]:
+    """Every web UI user: role, whether disabled, live sessions."""
+    return {"users": await users.list_users(ctx=ctx)}
+
+
+@router.post("/users/{name}/disable")
+async def disable_user(name: UserName, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    """Disable a user: no more logins, and every session of theirs ends now."""
+    return await users.disable_user(ctx=ctx, name=name, actor=who.name)
+
+
+@router.post("/users/{name}/enable")
+async def enable_user(name: UserName, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    """Let a disabled user log in again."""
+    return await users.enable_user(ctx=ctx, name=name, actor=who.name)
+
+
+@router.post("/users/{name}/password")
+async def set_password(name: UserName, body: PasswordSet, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    """Set a user's password (422 when weak); every session of theirs ends now."""
+    return await users.set_password(ctx=ctx, name=name, password=body.password, actor=who.name)
+
+
+@router.delete("/users/{name}/sessions")
+async def end_user_sessions(name: UserName, ctx: Ctx, who: Admin) -> dict[str, Any]:
+    """End every web session of one user (they must log in again)."""
+    return await users.end_sessions(ctx=ctx, name=name, actor=who.name)
+
+
+@router.delete("/sessions")
+async def end_all_sessions(ctx: Ctx, who: Admin) -> dict[str, Any]:
+    """End every web session of every user and token."""
+    return {"sessionsEnded": await users.end_all_sessions(ctx=ctx, actor=who.name)}

@@ -12,13 +12,14 @@ from bankfeeds.api.deps import context
 from bankfeeds.errors import Unauthorized
 from bankfeeds.services import web_sessions
 from bankfeeds.services.context import AppContext
-from bankfeeds.services.login_throttle import LoginThrottle
+from bankfeeds.services.login_throttle import TooManyFailures
 from bankfeeds.web.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
     CsrfRefused,
     UiUser,
     check_origin,
+    client_address,
     new_login_token,
     set_cookie,
     tokens_match,
@@ -37,16 +38,9 @@ def _safe_next(target: str | None) -> str:
     return "/ui"
 
 
-def _throttle(request: Request) -> LoginThrottle:
-    # One per app, made on first use, so two apps in one process (tests) never share counts.
-    found = getattr(request.app.state, "login_throttle", None)
-    if found is None:
-        found = request.app.state.login_throttle = LoginThrottle()
-    assert isinstance(found, LoginThrottle)
-    return found
-
-
 def _wait_words(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
     minutes = math.ceil(seconds / 60)
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
@@ -79,29 +73,22 @@ async def login(
     check_origin(request)
     if not tokens_match(request.cookies.get(LOGIN_COOKIE, ""), csrf_token):
         raise CsrfRefused()
-    throttle, now = _throttle(request), ctx.clock()
-    who = None if method == "token" else username
-    address = request.client.host if request.client else None
-    wait = throttle.retry_after(user=who, address=address, now=now)
-    if wait is not None:
-        message = f"Too many failed logins; try again in {_wait_words(wait)}."
-        page = _login_page(request, 429, error=message, method=method, username=username, next=next)
-        page.headers["Retry-After"] = str(wait)
-        return page
     try:
         if method == "token":
-            subject = await web_sessions.login_with_token(ctx=ctx, token=token)
+            cookie = await web_sessions.login_with_token(ctx=ctx, token=token)
         else:
-            subject = await web_sessions.login_with_password(
-                ctx=ctx, name=username, password=password
+            cookie = await web_sessions.login_with_password(
+                ctx=ctx, name=username, password=password, address=client_address(request)
             )
+    except TooManyFailures as exc:
+        message = f"Too many failed logins; try again in {_wait_words(exc.retry_after)}."
+        page = _login_page(request, 429, error=message, method=method, username=username, next=next)
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except Unauthorized as exc:
-        throttle.failed(user=who, address=address, now=now)
         return _login_page(
             request, 401, error=exc.message, method=method, username=username, next=next
         )
-    throttle.succeeded(user=who)
-    cookie, _ = web_sessions.issue(ctx, subject)
     response = RedirectResponse(_safe_next(next), status_code=303)
     set_cookie(request, response, SESSION_COOKIE, cookie, max_age=web_sessions.LIFETIME_SECONDS)
     response.delete_cookie(LOGIN_COOKIE, path="/")
@@ -109,8 +96,9 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(_: Annotated[UiUser, Depends(ui_user)]) -> Response:
-    """End the session (the CSRF token proves the click came from our page)."""
+async def logout(ctx: Ctx, user: Annotated[UiUser, Depends(ui_user)]) -> Response:
+    """End the session, here and in the database (the CSRF token proves the click is ours)."""
+    await web_sessions.end(ctx=ctx, session=user.session)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
