@@ -162,6 +162,7 @@ async def bench(args: argparse.Namespace, home: Path) -> tuple[str, list[Check]]
         DATABASE_URL=url,
         BANKFEEDS_SECRET_KEY=key,
         BANKFEEDS_DATA_DIR=str(home / "data"),
+        BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1",  # the sandbox is on loopback
         _env_file=None,
     )
     ctx = AppContext.build(settings)
@@ -175,6 +176,7 @@ async def bench(args: argparse.Namespace, home: Path) -> tuple[str, list[Check]]
                 BANKFEEDS_DATA_DIR=str(home / "data"),
                 SCHEDULER_ENABLED="true",
                 BANKFEEDS_WORKER_CONCURRENCY=str(args.concurrency),
+                BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1",
             )
             workers = [start_worker(env, home / f"worker{n}.log") for n in (1, 2)]
             await asyncio.sleep(5)  # start-up and the first tick

@@ -158,6 +158,7 @@ def new_context(env: Env, home: Path) -> AppContext:
         DATABASE_URL=f"sqlite:///{home / 'bankfeeds.db'}",
         BANKFEEDS_SECRET_KEY=generate_key(),
         SCHEDULER_ENABLED=False,
+        BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1",  # the servers under test are on loopback
         _env_file=None,
     )
     return AppContext.build(settings)

@@ -58,6 +58,8 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         DATABASE_URL=db_url,
         BANKFEEDS_SECRET_KEY=generate_key(),
         SCHEDULER_ENABLED=False,
+        # The tests' SFTP servers (sandbox, sshd) listen on loopback, which connectors refuse.
+        BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1,localhost",
         _env_file=None,
     )
 

@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     s3_endpoint: str | None = Field(default=None, validation_alias="S3_ENDPOINT")
 
     metrics_enabled: bool = Field(default=True, validation_alias="METRICS_ENABLED")
+    # Prometheus's bearer token for /metrics, checked without a database lookup; when unset,
+    # /metrics takes an API token with the viewer role.
+    metrics_token: SecretStr | None = Field(
+        default=None, min_length=16, validation_alias="BANKFEEDS_METRICS_TOKEN"
+    )
+    # SFTP hosts get the API hosts' address policy; hosts (or host:port) listed here may be
+    # loopback or private (the sandbox's and the tests' SFTP servers on 127.0.0.1).
+    sftp_allow_hosts: Annotated[frozenset[str], NoDecode, BeforeValidator(_host_list)] = Field(
+        default=frozenset(), validation_alias="BANKFEEDS_SFTP_ALLOW_HOSTS"
+    )
     alerts_enabled: bool = Field(default=True, validation_alias="ALERTS_ENABLED")
 
     lease_seconds: int = Field(
@@ -69,6 +79,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=1024 * 1024, ge=1024, validation_alias="BANKFEEDS_MAX_BODY_BYTES"
     )
+    # Reverse proxies (IPs or CIDRs) whose X-Forwarded-For names the client; none by default, so
+    # a client cannot pick the address its failed logins are counted against.
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="BANKFEEDS_TRUSTED_PROXIES"
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: object) -> tuple[str, ...]:
+        from bankfeeds.domain.proxies import parse_networks
+
+        return tuple(str(n) for n in parse_networks(value))
 
     # API connectors reach the internet; only hosts listed here may be plain http or resolve to a
     # private/loopback address (the demo's bank API on 127.0.0.1 is one).

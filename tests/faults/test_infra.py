@@ -71,6 +71,7 @@ def _settings(tmp_path: Path, db_url: str, **extra: Any) -> Settings:
         BANKFEEDS_SECRET_KEY=generate_key(),
         SCHEDULER_ENABLED=False,
         BANKFEEDS_LEASE_SECONDS=3,
+        BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1",  # the test servers are on loopback
         _env_file=None,
         **extra,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from sqlalchemy import event
 from tests.support.server import serve
 
@@ -28,10 +29,14 @@ NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
+SCRAPE_TOKEN = "prometheus-scrape-token-0123456789"
+
+
 @pytest.fixture
 async def ctx_at_now(settings: Settings) -> AsyncIterator[AppContext]:
-    """A context whose clock stands still at NOW."""
-    ctx = AppContext.build(settings, clock=lambda: NOW)
+    """A context whose clock stands still at NOW, with a scrape token."""
+    scraping = settings.model_copy(update={"metrics_token": SecretStr(SCRAPE_TOKEN)})
+    ctx = AppContext.build(scraping, clock=lambda: NOW)
     yield ctx
     await ctx.close()
 
@@ -125,7 +130,10 @@ def _get(samples: Samples, name: str, **labels: str) -> float:
 async def _scrape(ctx: AppContext) -> httpx.Response:
     app = create_app(ctx, own_context=False)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    headers = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=headers
+    ) as client:
         return await client.get("/metrics")
 
 
@@ -198,7 +206,8 @@ async def test_scrape_is_a_constant_number_of_queries(ctx_at_now: AppContext) ->
 
 
 async def test_metrics_turned_off_answer_404(settings: Settings) -> None:
-    ctx = AppContext.build(settings.model_copy(update={"metrics_enabled": False}))
+    off = {"metrics_enabled": False, "metrics_token": SecretStr(SCRAPE_TOKEN)}
+    ctx = AppContext.build(settings.model_copy(update=off))
     try:
         response = await _scrape(ctx)
     finally:
@@ -207,11 +216,18 @@ async def test_metrics_turned_off_answer_404(settings: Settings) -> None:
     assert "METRICS_ENABLED" in response.json()["detail"]
 
 
-def test_metrics_are_open_on_a_real_server(settings: Settings) -> None:
-    app = create_app(AppContext.build(settings))
+def test_metrics_need_a_token_on_a_real_server(settings: Settings) -> None:
+    scraping = settings.model_copy(update={"metrics_token": SecretStr(SCRAPE_TOKEN)})
+    app = create_app(AppContext.build(scraping))
     with serve(app) as url, httpx.Client(base_url=url) as client:
-        response = client.get("/metrics")  # no Authorization header, like /healthz
-        twice = client.get("/metrics")
+        anonymous = client.get("/metrics")
+        wrong = client.get("/metrics", headers={"Authorization": "Bearer not-the-token"})
+        bearer = {"Authorization": f"Bearer {SCRAPE_TOKEN}"}
+        response = client.get("/metrics", headers=bearer)
+        twice = client.get("/metrics", headers=bearer)
+    assert (anonymous.status_code, wrong.status_code) == (401, 401)
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert "bankfeeds_" not in anonymous.text + wrong.text
     assert response.status_code == 200
     assert _get(_parse(response.text), "bankfeeds_queue_depth") == 0
     assert _parse(twice.text) == _parse(response.text)

@@ -17,7 +17,7 @@ async def test_local_objects_are_read_only(tmp_path: Path) -> None:
     store = LocalObjectStore(tmp_path / "objects")
     staged, sha = stage(tmp_path, CONTENT)
     stored = await store.put_file(staged, sha)
-    assert (store.root / stored.key).stat().st_mode & 0o777 == 0o444
+    assert (store.root / stored.key).stat().st_mode & 0o777 == 0o400
 
 
 async def test_local_unwritable_root_is_a_storage_error(tmp_path: Path) -> None:
@@ -57,7 +57,7 @@ async def test_local_hashed_put_links_without_copying(tmp_path: Path) -> None:
     assert first.created and first.size == len(CONTENT)
     stored = tmp_path / "objects" / key_for(sha)
     assert stored.stat().st_ino == staged.stat().st_ino  # linked, not copied
-    assert stat.S_IMODE(stored.stat().st_mode) == 0o444
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o400
     staged.unlink()  # the pipeline removes its staging name; the object stays
     assert await store.read_bytes(first.key) == CONTENT
     again = tmp_path / "again"

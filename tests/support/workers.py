@@ -76,6 +76,7 @@ def worker_env(
         BANKFEEDS_LEASE_SECONDS=str(LEASE_SECONDS),
         BANKFEEDS_SCHEDULER_TICK_SECONDS="0.5",
         BANKFEEDS_LOG_FORMAT="text",
+        BANKFEEDS_SFTP_ALLOW_HOSTS=",".join(sorted(settings.sftp_allow_hosts)),
         SCHEDULER_ENABLED="true" if scheduler else "false",
         ALERTS_ENABLED="false",
     )

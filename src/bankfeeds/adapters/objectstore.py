@@ -137,7 +137,7 @@ def _make_dirs(directory: Path) -> None:
         directory = directory.parent
     for new in reversed(missing):
         # A concurrent put may have made it but not yet synced its parent: sync either way.
-        new.mkdir(exist_ok=True)
+        new.mkdir(mode=0o700, exist_ok=True)
         _fsync_dir(new.parent)
 
 
@@ -175,7 +175,7 @@ class LocalObjectStore:
             fd = os.open(staged, os.O_RDONLY)
             try:
                 os.fsync(fd)
-                os.fchmod(fd, 0o444)  # objects are immutable
+                os.fchmod(fd, 0o400)  # objects are immutable and private
                 size = os.fstat(fd).st_size
             finally:
                 os.close(fd)
@@ -204,7 +204,7 @@ class LocalObjectStore:
                 size, actual = _copy_hashing(staged, out)
                 if actual != sha256:
                     raise content_mismatch(staged, sha256, actual)
-                os.fchmod(out.fileno(), 0o444)  # objects are immutable
+                os.fchmod(out.fileno(), 0o400)  # objects are immutable and private
                 out.flush()
                 os.fsync(out.fileno())
             # link(2) refuses to replace an existing name: an object is never overwritten and

@@ -17,6 +17,7 @@ from typing import Literal
 
 import asyncssh
 
+from bankfeeds.adapters.sftp_address import checked_address
 from bankfeeds.adapters.sftp_errors import connect_error, transfer_error
 from bankfeeds.adapters.sftp_hostkey import HostKeyGate, load_client_key
 from bankfeeds.adapters.sftp_sink import HashingSink
@@ -47,6 +48,10 @@ class SftpParams:
     connect_timeout: float = 15
     read_timeout: float = 60
     max_files_in_flight: int = 8
+    #: Hosts allowed to be loopback or private (BANKFEEDS_SFTP_ALLOW_HOSTS); with a set, the
+    #: host is checked and its checked address connected to. None skips the check: only for a
+    #: caller that picked the server itself (tests, the bench); connectors always pass a set.
+    allow_hosts: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -251,9 +256,14 @@ class SftpSource:
 
 
 async def _connect(params: SftpParams, gate: HostKeyGate) -> asyncssh.SSHClientConnection:
+    address = params.host
+    if params.allow_hosts is not None:
+        address = await checked_address(
+            params.host, params.port, params.allow_hosts, lookup_seconds=params.connect_timeout
+        )
     try:
         return await asyncssh.connect(
-            params.host,
+            address,
             params.port,
             username=params.username,
             password=params.password,

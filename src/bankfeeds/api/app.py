@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from bankfeeds import __version__
-from bankfeeds.api import problems
+from bankfeeds.api import docs, problems
 from bankfeeds.api.headers import SecurityHeaders
 from bankfeeds.api.routes import admin, connectors, metrics, system
 from bankfeeds.api.routes import files as file_routes
@@ -49,17 +49,22 @@ def create_app(
         version=__version__,
         summary="Bank settlement file ingestion and reconciliation.",
         lifespan=lifespan,
+        docs_url=None,  # docs.install serves them from vendored assets, not a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     app.state.run_wait_seconds = run_wait_seconds
     problems.install(app)
     app.include_router(system.router)
-    app.include_router(metrics.router)
+    app.include_router(
+        metrics.router, dependencies=[Depends(metrics.scrape_guard(ctx.settings.metrics_token))]
+    )
     app.include_router(connectors.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(run_routes.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(recon_routes.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(file_routes.router, responses=problems.PROBLEM_RESPONSES)
     app.include_router(admin.router, responses=problems.PROBLEM_RESPONSES)
+    docs.install(app)
     web.install(app)  # the web UI: /ui routes, /ui/static, `/` → /ui, HTML errors under /ui
     app.add_middleware(problems.BodyLimit, max_bytes=ctx.settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost, so even the body limit's 413 has them

@@ -32,14 +32,15 @@ CSP = "; ".join(
         "form-action 'self'",
     )
 )
-#: FastAPI's interactive docs load Swagger UI and ReDoc from their CDN and start them with one
-#: inline script; that script is allowed by its hash, so script-src still has no 'unsafe-inline'.
-#: ReDoc writes <style> elements at run time, which only 'unsafe-inline' styles allow.
+#: The interactive docs load Swagger UI and ReDoc from our own origin (api/docs.py) and start
+#: them with one inline script, allowed by its hash, so script-src has no 'unsafe-inline' and no
+#: other origin. ReDoc writes <style> elements at run time, which only 'unsafe-inline' allows,
+#: and starts a worker from a blob: URL.
 _DOCS_CSP = (
     "default-src 'self'",
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-    "img-src 'self' data: https://cdn.jsdelivr.net https://fastapi.tiangolo.com",
-    "font-src 'self' https://fonts.gstatic.com",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
     "connect-src 'self'",
     "worker-src 'self' blob:",
     "object-src 'none'",
@@ -47,7 +48,7 @@ _DOCS_CSP = (
     "base-uri 'none'",
     "form-action 'self'",
 )
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
 #: Public, versionless assets that browsers may cache; everything else may carry account data.
 CACHEABLE_PREFIX = "/ui/static/"
 _FIXED = (
@@ -71,7 +72,7 @@ def script_hashes(html: bytes) -> list[str]:
 
 def docs_policy(hashes: Iterable[str]) -> str:
     """The docs pages' policy, admitting exactly the inline scripts with ``hashes``."""
-    scripts = " ".join(("'self'", "https://cdn.jsdelivr.net", *hashes))
+    scripts = " ".join(("'self'", *hashes))
     return "; ".join((*_DOCS_CSP, f"script-src {scripts}"))
 
 

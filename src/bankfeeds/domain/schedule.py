@@ -52,6 +52,10 @@ _FIELDS: Final = (
     ("month", 1, 12, _MONTHS),
     ("day-of-week", 0, 7, _DAYS),
 )
+# Bounds checked before any regex or int(): 200 characters (the connector model's cap) hold every
+# minute spelled out, and no field value or step needs more than 2 digits (4 with leading zeros).
+MAX_CRON_CHARS: Final = 200
+_MAX_DIGITS: Final = 4
 _ITEM: Final = re.compile(r"(?P<base>\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/(?P<step>[0-9]+))?")
 # Zone keys that are not a place: they depend on the host or mean "unknown".
 _NOT_PLACES: Final = frozenset({"localtime", "posixrules", "Factory"})
@@ -60,7 +64,7 @@ _NOT_PLACES: Final = frozenset({"localtime", "posixrules", "Factory"})
 def _field_value(token: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
     if token in names:
         return names.index(token) + low
-    if token.isdigit() and low <= int(token) <= high:
+    if token.isdigit() and len(token) <= _MAX_DIGITS and low <= int(token) <= high:
         return int(token)
     return None
 
@@ -73,7 +77,10 @@ def _field_error(text: str, name: str, low: int, high: int, names: tuple[str, ..
         found = _ITEM.fullmatch(item)
         if found is None:
             return f"the {name} field {text!r} is not valid cron syntax"
-        if found["step"] is not None and int(found["step"]) == 0:
+        step = found["step"]
+        if step is not None and (len(step) > _MAX_DIGITS or int(step) > high - low + 1):
+            return f"the {name} field {text!r} has a step larger than its range {low}-{high}"
+        if step is not None and int(step) == 0:
             return f"the {name} field {text!r} has a step of 0"
         if found["base"] == "*":
             continue
@@ -87,9 +94,16 @@ def _field_error(text: str, name: str, low: int, high: int, names: tuple[str, ..
     return None
 
 
-@lru_cache(maxsize=1024)  # schedulers ask about the same few expressions again and again
 def _expand(expr: str) -> tuple[str, str | None]:
     """Return the five-field form of ``expr`` and an error sentence (or None)."""
+    # Refused before splitting or caching, so a megabyte-long schedule costs one len().
+    if len(expr) > MAX_CRON_CHARS:
+        return "", f"the cron expression is longer than {MAX_CRON_CHARS} characters"
+    return _expand_bounded(expr)
+
+
+@lru_cache(maxsize=1024)  # schedulers ask about the same few expressions again and again
+def _expand_bounded(expr: str) -> tuple[str, str | None]:
     text = " ".join(expr.split())
     if not text:
         return text, "the cron expression is empty"

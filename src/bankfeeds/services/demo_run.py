@@ -102,10 +102,13 @@ async def run_demo(
             provider=DEMO_API_PROVIDER,
         )
         stack.push_async_callback(asyncio.to_thread, bank_api.stop)
-        # The demo's bank API is on loopback over plain http, which API connectors refuse unless
-        # the host is allowlisted.
-        allowed = settings.api_allow_hosts | {_HOST}
-        ctx = AppContext.build(settings.model_copy(update={"api_allow_hosts": allowed}))
+        # The demo's bank API (plain http) and SFTP sandbox are on loopback, which connectors
+        # refuse unless the host is allowlisted.
+        allowed = {
+            "api_allow_hosts": settings.api_allow_hosts | {_HOST},
+            "sftp_allow_hosts": settings.sftp_allow_hosts | {sandbox.host},
+        }
+        ctx = AppContext.build(settings.model_copy(update=allowed))
         stack.push_async_callback(ctx.close)
 
         today = ctx.clock().astimezone(ZoneInfo(settings.scheduler_timezone)).date()

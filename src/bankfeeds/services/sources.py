@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from sqlalchemy import update
 
 from bankfeeds.adapters.db.models import Connector
 from bankfeeds.adapters.sftp import SftpParams, SftpSource
+from bankfeeds.adapters.sftp_address import UnsafeTarget, checked_address
 from bankfeeds.domain.ids import public_id
-from bankfeeds.errors import HostKeyError
+from bankfeeds.errors import BankfeedsError, FieldError, HostKeyError, ValidationFailed
 from bankfeeds.services import audit
 from bankfeeds.services.context import AppContext
 
@@ -36,7 +38,20 @@ def sftp_params(ctx: AppContext, connector: Connector) -> SftpParams:
         connect_timeout=float(config.get("connectTimeout", CONNECT_TIMEOUT)),
         read_timeout=float(config.get("readTimeout", READ_TIMEOUT)),
         max_files_in_flight=int(config.get("maxFilesInFlight", 8)),
+        allow_hosts=ctx.settings.sftp_allow_hosts,
     )
+
+
+async def check_sftp_host(ctx: AppContext, config: Mapping[str, Any]) -> None:
+    """Refuse at save an SFTP host with a non-public address not on the allow-list (422)."""
+    try:
+        await checked_address(
+            str(config["host"]), int(config.get("port", 22)), ctx.settings.sftp_allow_hosts
+        )
+    except UnsafeTarget as exc:
+        raise ValidationFailed(errors=[FieldError("config.host", exc.message)]) from exc
+    except BankfeedsError:
+        pass  # a name that does not resolve from here yet is checked again at every connect
 
 
 async def pin_if_new(ctx: AppContext, connector: Connector, source: SftpSource) -> None:

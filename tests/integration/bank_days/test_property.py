@@ -278,6 +278,7 @@ def test_a_messily_delivered_day_reconciles_as_one_clean_file(
         DATABASE_URL=templates.clone(tmp_path / f"ex{n}.db"),
         BANKFEEDS_SECRET_KEY=generate_key(),
         SCHEDULER_ENABLED=False,
+        BANKFEEDS_SFTP_ALLOW_HOSTS="127.0.0.1",  # the sandbox is on loopback
         _env_file=None,
     )
 

@@ -74,6 +74,7 @@ def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
         BANKFEEDS_SECRET_KEY=settings.secret_key.get_secret_value(),
         BANKFEEDS_DATA_DIR=str(settings.data_dir),
         BANKFEEDS_LEASE_SECONDS="3",
+        BANKFEEDS_SFTP_ALLOW_HOSTS=",".join(sorted(settings.sftp_allow_hosts)),
         SCHEDULER_ENABLED="false",
     )
     with log.open("ab") as out:

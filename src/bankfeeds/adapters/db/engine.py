@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +39,23 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create a SQLite URL's directory (0700) and database file (0600) if they are missing."""
+    path = url.split(":///", 1)[1].split("?", 1)[0] if ":///" in url else ""
+    if not url.startswith("sqlite") or not path or path == ":memory:":
+        return
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # SQLite would create the file 0644; it gives the -wal and -shm files the database file's
+    # mode, so creating it 0600 first keeps all three private.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Create the async engine for ``url`` with the settings each backend needs."""
     url = async_url(url)
     if url.startswith("sqlite"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         # Pooled: opening an aiosqlite connection costs a thread, a connect and four PRAGMAs,
         # which dominated small-file ingestion when every session paid it.
         engine = create_async_engine(url, pool_size=5, max_overflow=10)

@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, pool, text
 
+from bankfeeds.adapters.db.engine import private_sqlite_file
 from bankfeeds.config import sync_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -22,9 +23,8 @@ def alembic_config(url: str) -> Config:
 
 
 def _ensure_sqlite_dir(url: str) -> None:
-    sync = sync_url(url)
-    if sync.startswith("sqlite:///") and ":memory:" not in sync:
-        Path(sync[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    # Migrating first (bankfeeds demo, db upgrade) must not create a world-readable database.
+    private_sqlite_file(sync_url(url))
 
 
 # Any constant works; it only has to be the same for every bankfeeds process.

@@ -1,14 +1,18 @@
-"""Prometheus metrics, open like /healthz (they hold counts, never secrets or row contents)."""
+"""Prometheus metrics, for a bearer token: BANKFEEDS_METRICS_TOKEN, or any viewer API token."""
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
-from bankfeeds.api.deps import context
+from bankfeeds.api.deps import context, require
 from bankfeeds.api.routes.system import DatabaseUnavailable
+from bankfeeds.domain.auth import Role
 from bankfeeds.errors import NotFound
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.metrics import MetricsExporter
@@ -16,6 +20,23 @@ from bankfeeds.services.metrics import MetricsExporter
 router = APIRouter(tags=["system"])
 # The classic text format, which every Prometheus version reads; our metric names need no escaping.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def scrape_guard(token: SecretStr | None) -> Callable[[Request], Awaitable[object]]:
+    """The dependency guarding /metrics: the scrape ``token`` if set, else a viewer API token."""
+    viewer = require(Role.VIEWER)
+    if token is None:
+        return viewer
+    expected = token.get_secret_value().encode()
+
+    async def check(request: Request) -> object:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        # Compared in constant time and without the database, so scrapes cost no token lookup.
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+            return None
+        return await viewer(request)
+
+    return check
 
 
 def _exporter(request: Request) -> MetricsExporter:

@@ -1,0 +1,69 @@
+"""The address guard for SFTP connectors: the API hosts' policy (``domain.addresses``) for SSH.
+
+A host is resolved once and every address it has is checked; the connection then goes to the
+first checked address, so a DNS answer that changes between the check and the connect cannot
+send it to loopback or a private network (the same pinning the API's SSRF guard does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+from bankfeeds.adapters.http_errors import UnsafeTarget
+from bankfeeds.domain.addresses import parse_host_literal, unsafe_reason
+from bankfeeds.errors import SourceTimeout, SourceUnreachable
+
+__all__ = ["UnsafeTarget", "checked_address", "host_allowed"]
+
+
+def _normal(host: str) -> str:
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def host_allowed(allow_hosts: Iterable[str], host: str, port: int) -> bool:
+    """Whether the allow-list names ``host`` (any port) or ``host:port`` exactly."""
+    name = _normal(host)
+    return any(_normal(entry) in (name, f"{name}:{port}") for entry in allow_hosts)
+
+
+async def _resolve(host: str, port: int, lookup_seconds: float) -> list[str]:
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(lookup_seconds):
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except TimeoutError as exc:
+        raise SourceTimeout(f"Looking up {host} took longer than {lookup_seconds:g} s.") from exc
+    except OSError as exc:
+        raise SourceUnreachable(f"The host name {host} could not be resolved: {exc}.") from exc
+    # Dict keys: the resolver's order of preference, each address once, zone ids dropped.
+    ordered = {str(info[4][0]).split("%", 1)[0]: None for info in infos}
+    if not ordered:
+        raise SourceUnreachable(f"The host name {host} resolved to no address.")
+    return list(ordered)
+
+
+async def checked_address(
+    host: str, port: int, allow_hosts: Iterable[str], *, lookup_seconds: float = 10.0
+) -> str:
+    """The address to connect to for ``host``; UnsafeTarget if one it has is not public.
+
+    Loopback, private, link-local, CGNAT, multicast, reserved and metadata addresses are refused
+    unless ``allow_hosts`` names the host; names that do not resolve raise SourceUnreachable.
+    """
+    name = _normal(host)
+    literal = parse_host_literal(name)
+    ips = [str(literal)] if literal is not None else await _resolve(name, port, lookup_seconds)
+    if host_allowed(allow_hosts, name, port):
+        return ips[0]
+    for ip in ips:
+        reason = unsafe_reason(ipaddress.ip_address(ip))
+        if reason is not None:
+            via = "" if literal is not None else f" ({host} resolves to {ip})"
+            raise UnsafeTarget(
+                f"The SFTP host {host} points at {reason}{via}; refused. An administrator can "
+                "allow it with BANKFEEDS_SFTP_ALLOW_HOSTS."
+            )
+    return ips[0]
