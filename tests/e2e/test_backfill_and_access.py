@@ -17,7 +17,15 @@ def test_backfill_three_days_reaches_done(page: Page, app: App, sandbox: Sandbox
         generate_day(sandbox.upload, day, providers=("AXIS",), rows=10)
     cid = app.add_connector(sandbox)
     login(page)
+    # htmx wires the dialog's form up after swapping it in (and fires htmx:load then); a date
+    # typed before that fires no preview request, so wait for it.
+    page.evaluate(
+        "document.body.addEventListener('htmx:load', (e) => {"
+        " if (e.target.querySelector && e.target.querySelector('#bf-form')) window.bfReady = true;"
+        " })"
+    )
     page.locator(f"#card-{cid}").get_by_role("button", name="Backfill").click()
+    page.wait_for_function("() => window.bfReady === true")
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Start date").fill((days[0] + timedelta(days=5)).isoformat())
     expect(dialog.locator(".err-startDate")).to_contain_text("must not be after endDate")
