@@ -12,32 +12,20 @@ import pytest
 
 from bankfeeds.config import Settings
 from bankfeeds.errors import Conflict
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
+from tests.support.ui_users import PASSWORD, add_user, login_csrf
 
-PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a different long passphrase"
 
 
 async def _add_user(settings: Settings, name: str, role: str = "operator") -> None:
-    ctx = AppContext.build(settings)
-    try:
-        await users.create_user(ctx=ctx, name=name, role=role, password=PASSWORD, actor="t")
-    finally:
-        await ctx.close()
-
-
-def _login_csrf(client: httpx.Client) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text)
-    assert found is not None
-    return found.group(1)
+    await add_user(settings, name, role)
 
 
 def _login(url: str, name: str, password: str = PASSWORD) -> httpx.Response:
     with httpx.Client(base_url=url, timeout=30) as client:
-        data = {"csrf_token": _login_csrf(client), "username": name, "password": password}
+        data = {"csrf_token": login_csrf(client), "username": name, "password": password}
         return client.post("/ui/login", data=data)
 
 

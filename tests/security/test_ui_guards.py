@@ -9,30 +9,17 @@ import httpx
 import pytest
 
 from bankfeeds.config import Settings
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
-
-PASSWORD = "correct horse battery"
+from tests.support.ui_users import PASSWORD, add_user, login_csrf
 
 
 async def _add_user(settings: Settings, name: str, role: str = "admin") -> None:
-    ctx = AppContext.build(settings)
-    try:
-        await users.create_user(ctx=ctx, name=name, role=role, password=PASSWORD, actor="t")
-    finally:
-        await ctx.close()
-
-
-def _login_csrf(client: httpx.Client) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/ui/login").text)
-    assert found is not None
-    return found.group(1)
+    await add_user(settings, name, role)
 
 
 def _try(client: httpx.Client, name: str, password: str) -> httpx.Response:
-    data = {"csrf_token": _login_csrf(client), "username": name, "password": password}
+    data = {"csrf_token": login_csrf(client), "username": name, "password": password}
     return client.post("/ui/login", data=data)
 
 
@@ -86,7 +73,7 @@ def test_a_change_without_the_token_or_from_another_site_is_refused(
 def test_login_from_another_site_is_refused(live: Live) -> None:
     asyncio.run(_add_user(live.settings, "ada"))
     client = live.client(None)
-    data = {"csrf_token": _login_csrf(client), "username": "ada", "password": PASSWORD}
+    data = {"csrf_token": login_csrf(client), "username": "ada", "password": PASSWORD}
     refused = client.post("/ui/login", data=data, headers={"Origin": "https://evil.example"})
     assert refused.status_code == 403
     assert "bf_session" not in refused.headers.get("set-cookie", "")

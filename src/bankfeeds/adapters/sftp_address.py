@@ -7,14 +7,12 @@ send it to loopback or a private network (the same pinning the API's SSRF guard 
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
-import socket
 from collections.abc import Iterable
 
 from bankfeeds.adapters.http_errors import UnsafeTarget
+from bankfeeds.adapters.ssrf import resolve_addresses
 from bankfeeds.domain.addresses import parse_host_literal, unsafe_reason
-from bankfeeds.errors import SourceTimeout, SourceUnreachable
 
 __all__ = ["UnsafeTarget", "checked_address", "host_allowed"]
 
@@ -29,22 +27,6 @@ def host_allowed(allow_hosts: Iterable[str], host: str, port: int) -> bool:
     return any(_normal(entry) in (name, f"{name}:{port}") for entry in allow_hosts)
 
 
-async def _resolve(host: str, port: int, lookup_seconds: float) -> list[str]:
-    loop = asyncio.get_running_loop()
-    try:
-        async with asyncio.timeout(lookup_seconds):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except TimeoutError as exc:
-        raise SourceTimeout(f"Looking up {host} took longer than {lookup_seconds:g} s.") from exc
-    except OSError as exc:
-        raise SourceUnreachable(f"The host name {host} could not be resolved: {exc}.") from exc
-    # Dict keys: the resolver's order of preference, each address once, zone ids dropped.
-    ordered = {str(info[4][0]).split("%", 1)[0]: None for info in infos}
-    if not ordered:
-        raise SourceUnreachable(f"The host name {host} resolved to no address.")
-    return list(ordered)
-
-
 async def checked_address(
     host: str, port: int, allow_hosts: Iterable[str], *, lookup_seconds: float = 10.0
 ) -> str:
@@ -55,7 +37,11 @@ async def checked_address(
     """
     name = _normal(host)
     literal = parse_host_literal(name)
-    ips = [str(literal)] if literal is not None else await _resolve(name, port, lookup_seconds)
+    ips = (
+        [str(literal)]
+        if literal is not None
+        else await resolve_addresses(name, port, lookup_seconds)
+    )
     if host_allowed(allow_hosts, name, port):
         return ips[0]
     for ip in ips:

@@ -58,13 +58,14 @@ def _host_of(url: str) -> tuple[str, str, int]:
     return scheme, host, port or _DEFAULT_PORTS[scheme]
 
 
-async def _resolve(host: str, port: int) -> list[str]:
+async def resolve_addresses(host: str, port: int, seconds: float = DNS_TIMEOUT) -> list[str]:
+    """Every address ``host`` resolves to, in the resolver's order, each once (no zone ids)."""
     loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(DNS_TIMEOUT):
+        async with asyncio.timeout(seconds):
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except TimeoutError as exc:
-        raise SourceTimeout(f"Looking up {host} took longer than {DNS_TIMEOUT:g} s.") from exc
+        raise SourceTimeout(f"Looking up {host} took longer than {seconds:g} s.") from exc
     except OSError as exc:
         raise SourceUnreachable(f"The host name {host} could not be resolved: {exc}.") from exc
     ordered: dict[str, None] = {}
@@ -91,7 +92,7 @@ async def resolve_safe(
             f"{url} uses plain http; only https is allowed unless its origin is on the allowlist."
         )
     literal = parse_host_literal(host)
-    ips = [str(literal)] if literal is not None else await _resolve(host, port)
+    ips = [str(literal)] if literal is not None else await resolve_addresses(host, port)
     if not allowlisted:
         for ip in ips:
             reason = unsafe_reason(ipaddress.ip_address(ip))
