@@ -15,6 +15,15 @@ from bankfeeds.services.context import AppContext
 from tests.support.targets import Target
 
 DAY = date(2025, 1, 10)
+#: What ``generate_day`` plants for one provider, for 50 rows (see its docstring).
+PLANTED = {
+    "MATCHED": 46,
+    "MATCHED_WITHIN_TOLERANCE": 1,
+    "AMOUNT_MISMATCH": 1,
+    "STATUS_MISMATCH": 1,
+    "MISSING_IN_BANK": 1,
+    "MISSING_IN_PG": 1,
+}
 AXIS_HEADER = "TXNID,CREDIT_AMT,NET_CR_AMT,VALUE_DATE,UTR,RRN,AUTH,POST_DATE,BANK,STATUS,REMARKS\n"
 #: An amount no bank format reads (quoted: it holds the delimiter).
 BAD_AMOUNT = "12,3x.00"

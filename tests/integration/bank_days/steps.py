@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 from tests.integration.recon.helpers import DAY, jobs, make_connector, run_once, work_jobs
-from tests.support.pipeline import publish
+from tests.support.pipeline import PLANTED, publish
 
 from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException, ReconJob
 from bankfeeds.domain.ids import parse_id
@@ -58,15 +58,6 @@ NEXT = DAY + timedelta(days=1)
 CREATED = datetime(2025, 1, 10, 15, 0, tzinfo=UTC)
 #: After the deadlines of 10 and 11 Jan (11 Jan is due 12 Jan 14:30 UTC), before 12 Jan's.
 AFTER = datetime(2025, 1, 12, 15, 0, tzinfo=UTC)
-#: What ``generate_day`` plants for one provider, for 50 rows (see its docstring).
-PLANTED = {
-    "MATCHED": 46,
-    "MATCHED_WITHIN_TOLERANCE": 1,
-    "AMOUNT_MISMATCH": 1,
-    "STATUS_MISMATCH": 1,
-    "MISSING_IN_BANK": 1,
-    "MISSING_IN_PG": 1,
-}
 AXIS_HEADER = list(LAYOUTS["AXIS"].header)
 PG_HEADER = list(LAYOUTS["PG"].header)
 

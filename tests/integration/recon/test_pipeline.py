@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from tests.support.pipeline import PLANTED
 from tests.support.targets import Target
 
 from bankfeeds.adapters.db.models import IngestedFile, ReconException
@@ -17,16 +18,6 @@ from bankfeeds.services import recon, recon_run
 from bankfeeds.services.context import AppContext
 
 from .helpers import DAY, jobs, make_connector, run_once, work_jobs
-
-#: What ``generate_day`` plants per provider (see its docstring), for 50 rows.
-PLANTED = {
-    "MATCHED": 46,
-    "MATCHED_WITHIN_TOLERANCE": 1,
-    "AMOUNT_MISMATCH": 1,
-    "STATUS_MISMATCH": 1,
-    "MISSING_IN_BANK": 1,
-    "MISSING_IN_PG": 1,
-}
 
 
 def _counts(summary: dict[str, object] | None) -> dict[str, int]:
