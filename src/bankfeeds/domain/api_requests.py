@@ -11,6 +11,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
+from bankfeeds.domain.patterns import has_control_char
 from bankfeeds.errors import ChecksumMismatch, ConfigError, ParseError
 
 _TOKEN: Final = re.compile(r"\{([^{}]*)\}")
@@ -45,7 +46,6 @@ _FORBIDDEN_HEADERS: Final = frozenset(
     }
 )  # fmt: skip
 _HEADER_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 MAX_HEADER_NAME: Final = 100
 MAX_HEADER_VALUE: Final = 4096
 MAX_ENDPOINT: Final = 2000
@@ -55,7 +55,7 @@ _SAMPLE_DAY: Final = date(2000, 1, 31)
 
 def control_problem(value: str) -> str | None:
     """Why a secret or header value is unusable: control characters (CR, LF, NUL, DEL...)."""
-    if _CONTROL.search(value):
+    if has_control_char(value):
         return "must not contain control characters such as line breaks"
     return None
 
@@ -98,7 +98,7 @@ def endpoint_problem(endpoint: str) -> str | None:
     """Why an endpoint template cannot be requested on any day, or None (save and run)."""
     if len(endpoint) > MAX_ENDPOINT:
         return f"must be at most {MAX_ENDPOINT} characters"
-    if _CONTROL.search(endpoint) or " " in endpoint:
+    if has_control_char(endpoint) or " " in endpoint:
         return "must not contain spaces or control characters"
     if not endpoint.startswith("/"):
         return "must start with '/'"

@@ -42,7 +42,8 @@ DEFAULT_PATTERNS: Final[dict[str, str]] = {
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _has_control_char(text: str) -> bool:
+def has_control_char(text: str) -> bool:
+    """Whether ``text`` holds a C0 control character or DEL (NUL, CR, LF, ...)."""
     # One regex scan in C: a re-run checks every name of a 20,000-entry listing.
     return _CONTROL.search(text) is not None
 
@@ -89,7 +90,7 @@ def validate_pattern(pattern: str) -> str | None:
         return f"The file pattern is {len(pattern)} characters long; the limit is 255."
     if "/" in pattern or "\\" in pattern:
         return "The file pattern must be a file name, not a path; remove every '/' and '\\'."
-    if _has_control_char(pattern):
+    if has_control_char(pattern):
         return "The file pattern contains a control character (such as NUL or a newline)."
     if all(fmt is None for _, fmt in _tokens(pattern)):
         return (
@@ -194,7 +195,7 @@ def unsafe_name_reason(name: str) -> str | None:
         return f"The server listed {name!r}, which contains a path separator."
     if "\x00" in name:
         return f"The server listed {name!r}, which contains a NUL byte."
-    if _has_control_char(name):
+    if has_control_char(name):
         return f"The server listed {name!r}, which contains a control character."
     if len(name) > MAX_NAME_LENGTH:
         return (

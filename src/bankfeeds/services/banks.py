@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select
@@ -21,29 +22,31 @@ def recon_provider(provider: str, config: dict[str, Any]) -> str:
     return provider
 
 
+async def _live_bank_connectors(session: AsyncSession) -> list[tuple[str, dict[str, Any]]]:
+    """(provider, config) of every live connector that is not the PG's."""
+    rows = await session.execute(
+        select(Connector.provider, Connector.config).where(
+            Connector.deleted_at.is_(None), Connector.provider != "PG"
+        )
+    )
+    return [(provider, config or {}) for provider, config in rows.all()]
+
+
 async def bank_directory(session: AsyncSession) -> BankDirectory:
     """Built-in aliases plus every live bank connector's ``bankAliases`` and CUSTOM layout name."""
-    rows = (
-        await session.execute(
-            select(Connector.provider, Connector.config).where(
-                Connector.deleted_at.is_(None), Connector.provider != "PG"
-            )
-        )
-    ).all()
-    extra: list[tuple[str, list[str]]] = []
-    for provider, config in rows:
-        aliases = (config or {}).get("bankAliases") or []
-        extra.append((recon_provider(provider, config or {}), [str(a) for a in aliases]))
-    return directory(extra)
+    return _directory(await _live_bank_connectors(session))
 
 
-async def connected_providers(session: AsyncSession) -> set[str]:
-    """The providers some live bank connector fetches files for."""
-    rows = (
-        await session.execute(
-            select(Connector.provider, Connector.config).where(
-                Connector.deleted_at.is_(None), Connector.provider != "PG"
-            )
-        )
-    ).all()
-    return {recon_provider(provider, config or {}) for provider, config in rows}
+def _directory(connectors: list[tuple[str, dict[str, Any]]]) -> BankDirectory:
+    return directory(
+        (recon_provider(provider, config), [str(a) for a in config.get("bankAliases") or []])
+        for provider, config in connectors
+    )
+
+
+async def unknown_banks(session: AsyncSession, names: Iterable[str]) -> list[str]:
+    """The PG bank names that no live bank connector's provider or aliases answer to."""
+    connectors = await _live_bank_connectors(session)
+    banks = _directory(connectors)
+    connected = {recon_provider(provider, config) for provider, config in connectors}
+    return [n for n in names if banks.provider_of(n) not in connected]

@@ -27,7 +27,7 @@ from bankfeeds.domain.banks import bank_names
 from bankfeeds.domain.layouts import LAYOUTS, Layout, layout_from_dict
 from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise, write_parquet
 from bankfeeds.errors import BankfeedsError, ParseError
-from bankfeeds.services.banks import bank_directory, connected_providers
+from bankfeeds.services.banks import unknown_banks
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.days import day_delivered, open_stale, other_day_twin, stale_reason
 from bankfeeds.services.exceptions import open_file_exception
@@ -256,8 +256,7 @@ async def _unknown_banks(
     session: AsyncSession, ctx: AppContext, row: IngestedFile, names: list[str]
 ) -> None:
     """PG rows naming a bank no provider answers to would never be reconciled: say so."""
-    banks, connected = await bank_directory(session), await connected_providers(session)
-    unknown = [n for n in names if banks.provider_of(n) not in connected]
+    unknown = await unknown_banks(session, names)
     if not unknown:
         return
     shown = ", ".join(repr(n) for n in unknown[:10])

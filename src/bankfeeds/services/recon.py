@@ -28,7 +28,7 @@ from bankfeeds.domain.banks import BankDirectory, DayFile, current_files
 from bankfeeds.domain.ids import public_id
 from bankfeeds.errors import Conflict
 from bankfeeds.services import audit
-from bankfeeds.services.banks import bank_directory, connected_providers
+from bankfeeds.services.banks import bank_directory, unknown_banks
 from bankfeeds.services.context import AppContext
 from bankfeeds.services.exceptions import resolve_by_system
 from bankfeeds.services.expectations import counterpart_key
@@ -312,7 +312,6 @@ async def identity_changed(ctx: AppContext, providers: Iterable[str]) -> list[in
     for provider, day in days:
         made += await ensure_jobs(ctx, provider=provider, cycle_date=day)
     async with ctx.sessions.begin() as session:
-        banks, connected = await bank_directory(session), await connected_providers(session)
         open_unknown = (
             await session.scalars(
                 select(ReconException).where(
@@ -320,9 +319,12 @@ async def identity_changed(ctx: AppContext, providers: Iterable[str]) -> list[in
                 )
             )
         ).all()
+        named = {
+            row.id: {str(n) for n in (row.data or {}).get("banks", [])} for row in open_unknown
+        }
+        still = set(await unknown_banks(session, set().union(*named.values())))
         for row in open_unknown:
-            names = [str(n) for n in (row.data or {}).get("banks", [])]
-            if all(banks.provider_of(n) in connected for n in names):
+            if not named[row.id] & still:
                 await resolve_by_system(
                     session,
                     ReconException.id == row.id,
