@@ -35,7 +35,7 @@ from bankfeeds.errors import LayoutMismatch, ParseError
 # Digits with optional Indian (1,18,000) or Western (118,000) grouping and up to 2 decimals.
 _RUPEES_RE = r"^[+-]?(?:\d+|\d{1,3}(?:,\d{2})*,\d{3}|\d{1,3}(?:,\d{3})+)(?:\.\d{1,2})?$"
 _PAISE_RE = r"^[+-]?\d{1,17}$"
-#: Columns of the frame returned by :func:`read_table`.
+#: Columns of the body frame :func:`read_file` returns.
 BODY_SCHEMA: dict[str, pl.DataType] = {
     "__line": pl.Int64(), "__text": pl.String(), "__fields": pl.List(pl.String()),
 }  # fmt: skip
@@ -90,12 +90,6 @@ class Table:
     body: pl.DataFrame
     trailers: tuple[Trailer, ...] = ()
     replaced_bytes: int = 0
-
-
-def read_table(data: bytes, layout: Layout) -> tuple[list[str], pl.DataFrame]:
-    """The header names and the data rows (``__line``, ``__text``, ``__fields``, ``__shape``)."""
-    table = read_file(data, layout)
-    return table.header, table.body
 
 
 def read_file(data: bytes, layout: Layout) -> Table:

@@ -11,7 +11,7 @@ import openpyxl
 
 from bankfeeds.domain.layouts import LAYOUTS, layout_from_dict
 from bankfeeds.domain.normalise import CANONICAL_SCHEMA, BadRow, normalise
-from bankfeeds.domain.tabular import read_table
+from bankfeeds.domain.tabular import read_file
 
 DAY = date(2025, 1, 10)
 
@@ -51,7 +51,8 @@ def test_kotak_xlsx_normalises_with_amounts_dates_and_sheet_rows(tmp_path: Path)
         ],
     )  # fmt: skip
 
-    header, body = read_table(path.read_bytes(), kotak)
+    table = read_file(path.read_bytes(), kotak)
+    header, body = table.header, table.body
     assert header == list(kotak.header)
     assert body["__line"].to_list() == [3, 4, 6, 7]  # sheet row numbers, blank row dropped
     assert body["__fields"][0].to_list()[5:9] == ["1180.1", "10", "1.8", "1168.3"]
