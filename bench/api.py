@@ -39,14 +39,15 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from sqlalchemy import insert
 
-from bankfeeds.adapters.db import migrate
-from bankfeeds.adapters.db.models import ConnectorRun
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.config import load_settings
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import parse_id
-from bankfeeds.services import connectors, tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.config import load_settings
+from bankfeeds.core.ids import parse_id
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db import migrate
+from bankfeeds.storage.db.models import ConnectorRun
+from bankfeeds.storage.secrets import generate_key
 from bench.common import Row, Samples, machine, markdown_table, write_json
 
 CONNECTORS = 1000

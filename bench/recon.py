@@ -83,9 +83,9 @@ def _rupees(paise: pl.Expr) -> pl.Expr:
 
 def run_ours(pg_path: Path, bank_path: Path, out: Path) -> pl.DataFrame:
     """bankfeeds: normalise both files, store canonical Parquet, reconcile, store the results."""
-    from bankfeeds.domain.layouts import LAYOUTS
-    from bankfeeds.domain.match import pg_rows_for_provider, reconcile
-    from bankfeeds.domain.normalise import normalise, write_parquet
+    from bankfeeds.connectors.layouts import LAYOUTS
+    from bankfeeds.normalise.rules import normalise, write_parquet
+    from bankfeeds.recon.match import pg_rows_for_provider, reconcile
 
     pg = normalise(pg_path, LAYOUTS["PG"], side="PG", source_file_id=1, cycle_date=DAY)
     bank = normalise(bank_path, LAYOUTS["AXIS"], side="BANK", source_file_id=2, cycle_date=DAY)

@@ -31,11 +31,11 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from tests.support.targets import threaded_sandbox
 
-from bankfeeds.adapters.db import migrate
-from bankfeeds.adapters.db.models import Connector, ConnectorRun
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.config import load_settings
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.config import load_settings
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db import migrate
+from bankfeeds.storage.db.models import Connector, ConnectorRun
+from bankfeeds.storage.secrets import generate_key
 from bench.common import Check, machine, write_json
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))

@@ -43,14 +43,16 @@ import paramiko  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from tests.support.sshd import KEY_USER, Sshd, running_sshd
 
-from bankfeeds.adapters.db import migrate
-from bankfeeds.adapters.db.models import ConnectorRun, RunFile
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.adapters.sftp import CIPHERS, SftpParams, open_sftp
-from bankfeeds.config import load_settings
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.services import connectors, ingest, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.config import load_settings
+from bankfeeds.pipeline import run as ingest
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db import migrate
+from bankfeeds.storage.db.models import ConnectorRun, RunFile
+from bankfeeds.storage.secrets import generate_key
+from bankfeeds.transports.sftp.client import CIPHERS, SftpParams, open_sftp
 from bench.common import Row, Samples, machine, markdown_table, stopwatch, write_json
 
 DAY = date(2025, 1, 10)

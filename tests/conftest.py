@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.config import Settings, load_settings
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.config import Settings, load_settings
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.secrets import generate_key
 from tests.support.db import PgTemplates, SqliteTemplates, pg_base_url
 
 BACKENDS = ["sqlite", "postgres"]

@@ -16,13 +16,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.schedule import cycle_date_for
+from bankfeeds.access import users
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.connectors.schedule import cycle_date_for
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
 from bankfeeds.sandbox.server import SandboxHandle, start_sandbox
-from bankfeeds.services import connectors, users
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
 from tests.support.db import SqliteTemplates
 from tests.support.server import serve
 

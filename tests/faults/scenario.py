@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
 from tests.support.pipeline import DAY, finish, make_connector, publish, run_once, start
 
 __all__ = [

@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconJob, RunFile
-from bankfeeds.config import Settings
+from bankfeeds.core.config import Settings
 from bankfeeds.sandbox.generate import generate_day
 from bankfeeds.sandbox.server import SandboxHandle
-from bankfeeds.services import runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile, ReconJob, RunFile
 from tests.support.reconcile import assert_reconciled
 from tests.support.targets import threaded_sandbox
 from tests.support.workers import (

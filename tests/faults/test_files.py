@@ -13,8 +13,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconException
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile, ReconException
 from tests.faults.scenario import (
     NAME,
     axis_csv,

@@ -22,15 +22,16 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from bankfeeds.adapters.db.models import Connector, ConnectorRun, IngestedFile, RunFile
-from bankfeeds.adapters.objectstore import key_for
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings, load_settings
-from bankfeeds.domain.schedule import cycle_date_for
+from bankfeeds.access import tokens
+from bankfeeds.connectors.schedule import cycle_date_for
+from bankfeeds.core.config import Settings, load_settings
+from bankfeeds.http.api.app import create_app
 from bankfeeds.sandbox.server import SandboxHandle
-from bankfeeds.services import runs, tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Connector, ConnectorRun, IngestedFile, RunFile
+from bankfeeds.storage.objectstore.store import key_for
+from bankfeeds.storage.secrets import generate_key
 from tests.support import pgcluster
 from tests.support.moto_s3 import MotoS3, fake_credentials, new_bucket
 from tests.support.reconcile import assert_reconciled

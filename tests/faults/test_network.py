@@ -15,8 +15,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import select
 
-from bankfeeds.adapters.db.models import ConnectorRun
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun
 from tests.faults.scenario import NAME, axis_csv, make_connector, publish, run_once, start
 from tests.faults.scenario import finish as finish_run
 from tests.support.faultproxy import FaultProxy, Faults

@@ -12,11 +12,11 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from tests.support.receiver import Receiver
 
-from bankfeeds.adapters.db.models import AlertEvent
-from bankfeeds.config import Settings
-from bankfeeds.domain.alerts import Webhook
-from bankfeeds.services.alerts import AlertDispatcher, emit
-from bankfeeds.services.context import AppContext
+from bankfeeds.alerts.outbox import AlertDispatcher, emit
+from bankfeeds.alerts.rules import Webhook
+from bankfeeds.core.config import Settings
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import AlertEvent
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 PAYLOAD = {"connectorId": "conn_1", "connectorName": "Axis daily", "runId": "run_7"}

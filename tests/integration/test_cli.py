@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 import httpx
 from alembic.script import ScriptDirectory
 
-from bankfeeds.adapters.db.migrate import alembic_config
-from bankfeeds.adapters.secrets import generate_key
+from bankfeeds.sandbox.demo_run import TOKEN_LINE_PREFIX
 from bankfeeds.sandbox.generate import seeded_days
-from bankfeeds.services.demo_run import TOKEN_LINE_PREFIX
+from bankfeeds.storage.db.migrate import alembic_config
+from bankfeeds.storage.secrets import generate_key
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from bankfeeds.adapters.db.models import AuditLog, Connector
-from bankfeeds.config import Settings
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.demo import ensure_demo_connectors
+from bankfeeds.core.config import Settings
+from bankfeeds.sandbox.demo import ensure_demo_connectors
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import AuditLog, Connector
 
 FIRST_KEY = "SHA256:" + "A" * 43
 OTHER_KEY = "SHA256:" + "B" * 43

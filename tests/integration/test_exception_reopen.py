@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import resolutions
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.exceptions import open_exception
+from bankfeeds.core.ids import public_id
+from bankfeeds.desk import resolutions
+from bankfeeds.desk.exceptions import open_exception
+from bankfeeds.storage.context import AppContext
 
 
 async def _open(ctx: AppContext, kind: str, key: str) -> bool:

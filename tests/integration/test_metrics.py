@@ -13,17 +13,17 @@ from pydantic import SecretStr
 from sqlalchemy import event
 from tests.support.server import serve
 
-from bankfeeds.adapters.db.models import (
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.monitoring.health import health_many
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import (
     AlertEvent,
     Connector,
     ConnectorRun,
     IngestedFile,
     ReconException,
 )
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.health import health_many
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, pool
 
-from bankfeeds.adapters.db import migrate
-from bankfeeds.adapters.db.models import Base
-from bankfeeds.config import sync_url
+from bankfeeds.core.config import sync_url
+from bankfeeds.storage.db import migrate
+from bankfeeds.storage.db.models import Base
 
 TABLES = {
     "recon_connector",

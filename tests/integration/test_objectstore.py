@@ -17,16 +17,16 @@ import pytest
 from tests.support import moto_s3
 from tests.support.staging import CONTENT, stage
 
-from bankfeeds.adapters.objectstore import (
+from bankfeeds.core.errors import ContentHashMismatch, ObjectNotFound, StorageError
+from bankfeeds.storage.objectstore.memory import MemoryObjectStore
+from bankfeeds.storage.objectstore.s3 import S3ObjectStore
+from bankfeeds.storage.objectstore.store import (
     LocalObjectStore,
     ObjectStore,
     StoredObject,
     key_for,
     quarantine_key,
 )
-from bankfeeds.adapters.objectstore_memory import MemoryObjectStore
-from bankfeeds.adapters.objectstore_s3 import S3ObjectStore
-from bankfeeds.errors import ContentHashMismatch, ObjectNotFound, StorageError
 
 
 @dataclass(frozen=True)

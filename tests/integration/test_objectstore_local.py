@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from tests.support.staging import CONTENT, stage
 
-from bankfeeds.adapters.objectstore import LocalObjectStore, key_for
-from bankfeeds.errors import StorageError
+from bankfeeds.core.errors import StorageError
+from bankfeeds.storage.objectstore.store import LocalObjectStore, key_for
 
 
 async def test_local_objects_are_read_only(tmp_path: Path) -> None:

@@ -20,17 +20,17 @@ from mypy_boto3_s3 import S3Client
 from tests.support import moto_s3
 from tests.support.staging import CONTENT, stage
 
-from bankfeeds.adapters.objectstore import LocalObjectStore, key_for
-from bankfeeds.adapters.objectstore_s3 import MIN_PART_SIZE, S3ObjectStore
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.config import load_settings
-from bankfeeds.errors import (
+from bankfeeds.core.config import load_settings
+from bankfeeds.core.errors import (
     ContentHashMismatch,
     StorageAccessDenied,
     StorageError,
     StorageUnavailable,
 )
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.objectstore.s3 import MIN_PART_SIZE, S3ObjectStore
+from bankfeeds.storage.objectstore.store import LocalObjectStore, key_for
+from bankfeeds.storage.secrets import generate_key
 
 # Three parts at the smallest part size S3 allows: two full ones and a short last one.
 LARGE = bytes(range(256)) * (2 * MIN_PART_SIZE // 256) + b"tail of the file"

@@ -8,14 +8,16 @@ from pydantic import SecretStr
 from sqlalchemy import create_engine, pool, text
 from tests.support.bodies import with_config
 
-from bankfeeds.adapters.secrets import SecretBox, generate_key
-from bankfeeds.config import Settings, sync_url
-from bankfeeds.domain.auth import Principal, Role
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.errors import ConfigError, SecretsError
-from bankfeeds.services import connector_views, connectors, tokens
-from bankfeeds.services.admin import rotate_secrets
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.access.auth import Principal, Role
+from bankfeeds.access.key_rotation import rotate_secrets
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors import views as connector_views
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.config import Settings, sync_url
+from bankfeeds.core.errors import ConfigError, SecretsError
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.secrets import SecretBox, generate_key
 
 PASSWORD = "Zq9-very-secret-pass"
 PASSPHRASE = "phrase-4711-secret"

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 from tests.support.server import serve
 
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.api.app import create_app
-from bankfeeds.config import load_settings
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.config import load_settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.secrets import generate_key
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))
 PASSWORD = "correct horse battery"

@@ -11,12 +11,12 @@ from datetime import UTC, date, datetime
 import httpx
 import pytest
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconJob
-from bankfeeds.config import Settings
-from bankfeeds.domain.ids import decode_cursor, encode_cursor, public_id
-from bankfeeds.errors import ValidationFailed
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import users
+from bankfeeds.core.config import Settings
+from bankfeeds.core.errors import ValidationFailed
+from bankfeeds.core.ids import decode_cursor, encode_cursor, public_id
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile, ReconJob
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body, with_config
 

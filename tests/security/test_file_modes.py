@@ -10,12 +10,12 @@ from pathlib import Path
 
 import httpx
 
-from bankfeeds.adapters.db import migrate
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings, load_settings
-from bankfeeds.services import tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.core.config import Settings, load_settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db import migrate
+from bankfeeds.storage.secrets import generate_key
 from tests.support.bodies import spec_body
 from tests.support.server import serve
 

@@ -17,10 +17,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from sqlalchemy import update
 
-from bankfeeds.adapters.db.models import Connector
-from bankfeeds.config import Settings
-from bankfeeds.domain.ids import parse_id
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.config import Settings
+from bankfeeds.core.ids import parse_id
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Connector
 from tests.security.conftest import Live
 from tests.security.test_secrets import _sqlite_bytes
 from tests.support.server import serve

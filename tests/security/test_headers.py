@@ -8,11 +8,11 @@ import re
 import httpx
 from fastapi import FastAPI
 
-from bankfeeds.api.app import create_app
-from bankfeeds.api.headers import script_hashes
-from bankfeeds.config import Settings
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import users
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.http.api.headers import script_hashes
+from bankfeeds.storage.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
 from tests.support.server import serve

@@ -14,11 +14,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bankfeeds.adapters.db.models import AuditLog, IngestedFile
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import audit, connector_views, connectors, ingest, run_views, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import audit
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors import views as connector_views
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.ids import public_id
+from bankfeeds.pipeline import run as ingest
+from bankfeeds.scheduling import runs
+from bankfeeds.scheduling import views as run_views
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import AuditLog, IngestedFile
 from tests.security.conftest import Target
 from tests.support.faultproxy import FaultProxy
 from tests.support.pipeline import axis_file

@@ -8,10 +8,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.services import metrics, tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.monitoring import metrics
+from bankfeeds.storage.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
 from tests.support.server import serve

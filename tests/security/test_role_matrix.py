@@ -21,10 +21,10 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from bankfeeds.api.app import create_app
-from bankfeeds.domain.auth import Role
-from bankfeeds.services import users, web_sessions
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import users, web_sessions
+from bankfeeds.access.auth import Role
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
 from tests.support.sshd import free_port
@@ -224,7 +224,7 @@ UI_OPEN = {("GET", "/ui/login"), ("POST", "/ui/login")}
 
 def ui_policy(app: FastAPI) -> dict[tuple[str, str], Role | None]:
     """(method, path) → role for every UI route: ``ui_require(role)``, or viewer for ``ui_user``."""
-    from bankfeeds.web.security import ui_user
+    from bankfeeds.http.web.security import ui_user
 
     out: dict[tuple[str, str], Role | None] = {}
     for path, methods, dependant, _ in api_routes(app):

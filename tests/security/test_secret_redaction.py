@@ -22,11 +22,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import update
 
-from bankfeeds.adapters.db.models import Connector
-from bankfeeds.config import Settings
-from bankfeeds.domain.ids import parse_id
-from bankfeeds.logs import JsonFormatter
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.config import Settings
+from bankfeeds.core.ids import parse_id
+from bankfeeds.core.logs import JsonFormatter
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Connector
 from tests.security.conftest import Live
 from tests.security.test_secrets import _db_dump, _sqlite_bytes
 from tests.support.server import serve

@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bankfeeds.adapters.db.models import Base
-from bankfeeds.config import Settings
-from bankfeeds.logs import JsonFormatter
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import users
+from bankfeeds.core.config import Settings
+from bankfeeds.core.logs import JsonFormatter
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Base
 from tests.security.conftest import Live, Target
 
 WRONG_SFTP_PASSWORD = "Wr0ng-S3cret-pass-7781"

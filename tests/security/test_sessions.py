@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from bankfeeds.config import Settings
-from bankfeeds.errors import Conflict
+from bankfeeds.core.config import Settings
+from bankfeeds.core.errors import Conflict
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
 from tests.support.ui_users import PASSWORD, add_user, login_csrf

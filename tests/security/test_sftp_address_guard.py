@@ -12,10 +12,10 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from bankfeeds.adapters.http_errors import UnsafeTarget
-from bankfeeds.adapters.sftp_address import checked_address
-from bankfeeds.api.app import create_app
-from bankfeeds.services.context import AppContext
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
+from bankfeeds.transports.http.errors import UnsafeTarget
+from bankfeeds.transports.sftp.address import checked_address
 from tests.security.conftest import Live
 from tests.support.bodies import with_config
 from tests.support.server import serve

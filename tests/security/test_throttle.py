@@ -21,11 +21,11 @@ import httpx
 import pytest
 import uvicorn
 
-from bankfeeds.api.app import create_app
-from bankfeeds.cli import server_config
-from bankfeeds.config import Settings
-from bankfeeds.services import login_throttle, tokens, users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import login_throttle, tokens, users
+from bankfeeds.app.cli import server_config
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
 
 PASSWORD = "correct horse battery"
 ATTACKER = "203.0.113.66"

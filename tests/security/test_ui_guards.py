@@ -8,7 +8,7 @@ import re
 import httpx
 import pytest
 
-from bankfeeds.config import Settings
+from bankfeeds.core.config import Settings
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body
 from tests.support.ui_users import PASSWORD, add_user, login_csrf

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bankfeeds.adapters.db import migrate
+from bankfeeds.storage.db import migrate
 
 PG_ENV = "TEST_DATABASE_URL"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from mypy_boto3_s3 import S3Client
 
-from bankfeeds.adapters.objectstore_s3_client import make_client
+from bankfeeds.storage.objectstore.s3_client import make_client
 from tests.support.sshd import free_port
 
 REGION = "us-east-1"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psycopg
 
-from bankfeeds.adapters.db import migrate
+from bankfeeds.storage.db import migrate
 from tests.support.sshd import free_port
 
 USER = "postgres"

@@ -8,10 +8,13 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import connectors, ingest, run_views, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.ids import public_id
+from bankfeeds.pipeline import run as ingest
+from bankfeeds.scheduling import runs
+from bankfeeds.scheduling import views as run_views
+from bankfeeds.storage.context import AppContext
 from tests.support.targets import Target
 
 DAY = date(2025, 1, 10)

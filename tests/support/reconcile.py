@@ -15,10 +15,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, ReconJob
-from bankfeeds.adapters.objectstore import key_for
-from bankfeeds.services import runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun, IngestedFile, ReconJob
+from bankfeeds.storage.objectstore.store import key_for
 
 #: Statuses a row whose bytes are in the store can have (parse quarantine keeps the object;
 #: an archive or encrypted delivery is kept UNPACKED, its layers are rows with a parent).

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from bankfeeds.adapters.sftp import SftpParams
 from bankfeeds.sandbox.server import SandboxHandle, start_sandbox
+from bankfeeds.transports.sftp.client import SftpParams
 from tests.support.sshd import PASSWORD, PASSWORD_USER, Sshd
 
 

@@ -6,9 +6,9 @@ import re
 
 import httpx
 
-from bankfeeds.config import Settings
-from bankfeeds.services import users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import users
+from bankfeeds.core.config import Settings
+from bankfeeds.storage.context import AppContext
 
 PASSWORD = "correct horse battery"
 

@@ -27,13 +27,14 @@ from typing import Any, Protocol
 import asyncssh
 from sqlalchemy import func, select, update
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile
-from bankfeeds.config import Settings, sync_url
-from bankfeeds.domain.connectors import ConnectorCreate
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core import faults
+from bankfeeds.core.config import Settings, sync_url
+from bankfeeds.normalise.service import STRANDED_AFTER
 from bankfeeds.sandbox.server import _BankServer, _ChrootedSFTP, ensure_host_key
-from bankfeeds.services import connectors, faults
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.normalise_files import STRANDED_AFTER
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun, IngestedFile
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))
 #: Short enough that a killed worker's runs come back within a test, long enough for heartbeats.

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from bankfeeds.domain.addresses import origin_allowed, parse_host_literal, unsafe_reason
+from bankfeeds.transports.addresses import origin_allowed, parse_host_literal, unsafe_reason
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bankfeeds.adapters.webhooks import fingerprint, redact
-from bankfeeds.config import load_settings
-from bankfeeds.domain.alerts import AlertKind, health_transition, retry_delay, webhook_body
-from bankfeeds.errors import ConfigError
+from bankfeeds.alerts.rules import AlertKind, health_transition, retry_delay, webhook_body
+from bankfeeds.alerts.webhooks import fingerprint, redact
+from bankfeeds.core.config import load_settings
+from bankfeeds.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -6,13 +6,13 @@ import io
 
 import pytest
 
-from bankfeeds.domain.api_formats import (
+from bankfeeds.core.errors import ParseError
+from bankfeeds.transports.http.formats import (
     json_records,
     write_csv_pages,
     write_records_csv,
     xml_records,
 )
-from bankfeeds.errors import ParseError
 
 
 def _csv(*pages: bytes) -> bytes:

@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from bankfeeds.domain.api_requests import (
+from bankfeeds.core.errors import ChecksumMismatch, ConfigError, ParseError
+from bankfeeds.transports.http.requests import (
     build_url,
     checksum_header_sha256,
     cursor_value,
@@ -21,7 +22,6 @@ from bankfeeds.domain.api_requests import (
     retry_after_seconds,
     with_query_param,
 )
-from bankfeeds.errors import ChecksumMismatch, ConfigError, ParseError
 
 DAY = date(2025, 1, 10)
 BODY = b"TXNID,AMT\nT1,1.00\n"

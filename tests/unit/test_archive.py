@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bankfeeds.adapters.archive import ArchiveRefused, Member, gunzip, unzip
+from bankfeeds.ingest.archive import ArchiveRefused, Member, gunzip, unzip
 
 MIB = 1 << 20
 GIB = 1 << 30

@@ -15,16 +15,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise
-from bankfeeds.domain.patterns import (
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.connectors.patterns import (
     matches,
     normalisation_twins,
     pattern_regex,
     unsafe_name_reason,
     validate_pattern,
 )
-from bankfeeds.errors import ParseError
+from bankfeeds.core.errors import ParseError
+from bankfeeds.normalise.rules import BadRow, NormaliseResult, normalise
 
 DAY = date(2025, 1, 10)
 AXIS_HEAD = b"TXNID,CREDIT_AMT,NET_CR_AMT,VALUE_DATE,UTR,RRN,AUTH,POST_DATE,BANK,STATUS,REMARKS\n"

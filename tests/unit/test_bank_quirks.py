@@ -20,11 +20,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bankfeeds.domain.layouts import LAYOUTS, Layout, header_needs
-from bankfeeds.domain.money import group_indian
-from bankfeeds.domain.normalise import BadRow, NormaliseResult, normalise
-from bankfeeds.domain.tabular import read_file
-from bankfeeds.errors import LayoutMismatch, ParseError, TrailerMismatch
+from bankfeeds.connectors.layouts import LAYOUTS, Layout, header_needs
+from bankfeeds.core.errors import LayoutMismatch, ParseError, TrailerMismatch
+from bankfeeds.core.money import group_indian
+from bankfeeds.normalise.rules import BadRow, NormaliseResult, normalise
+from bankfeeds.normalise.tabular import read_file
 
 DAY = date(2025, 1, 10)
 AXIS_HEAD = "TXNID,CREDIT_AMT,NET_CR_AMT,VALUE_DATE,UTR,RRN,AUTH,POST_DATE,BANK,STATUS,REMARKS"

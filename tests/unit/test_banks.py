@@ -7,7 +7,7 @@ import json
 import polars as pl
 import pytest
 
-from bankfeeds.domain.banks import (
+from bankfeeds.connectors.banks import (
     DayFile,
     alias_problem,
     bank_key,

@@ -6,8 +6,8 @@ import hashlib
 
 import pytest
 
-from bankfeeds.domain.checksum import parse_sidecar, verify
-from bankfeeds.errors import ChecksumMismatch
+from bankfeeds.core.errors import ChecksumMismatch
+from bankfeeds.transports.checksum import parse_sidecar, verify
 
 H = hashlib.sha256(b"hello").hexdigest()
 NAME = "AXIS_RECON_20250307.csv"

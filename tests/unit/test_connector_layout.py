@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bankfeeds.domain.connectors import ConnectorType, parse_config, validate_definition
-from bankfeeds.errors import ValidationFailed
+from bankfeeds.connectors.model import ConnectorType, parse_config, validate_definition
+from bankfeeds.core.errors import ValidationFailed
 
 BASE: dict[str, Any] = {
     "host": "sftp.bank.example",

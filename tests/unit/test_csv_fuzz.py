@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bankfeeds.domain.layouts import LAYOUTS, Layout
-from bankfeeds.domain.normalise import normalise
-from bankfeeds.errors import ParseError
+from bankfeeds.connectors.layouts import LAYOUTS, Layout
+from bankfeeds.core.errors import ParseError
+from bankfeeds.normalise.rules import normalise
 
 DAY = date(2025, 1, 10)
 

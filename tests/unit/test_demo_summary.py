@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bankfeeds.sandbox.demo import DEMO_PROVIDERS, seed_missing_days
+from bankfeeds.sandbox.demo_run import DayJob, day_line, is_settled, listen_socket, outcome_counts
 from bankfeeds.sandbox.generate import SEED_DAYS, seed_days, seeded_days
-from bankfeeds.services.demo import DEMO_PROVIDERS, seed_missing_days
-from bankfeeds.services.demo_run import DayJob, day_line, is_settled, listen_socket, outcome_counts
 
 DAY = date(2025, 1, 9)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.domain.match import pg_rows_for_provider, reconcile
-from bankfeeds.domain.normalise import normalise
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.normalise.rules import normalise
+from bankfeeds.recon.match import pg_rows_for_provider, reconcile
 from bankfeeds.sandbox import generate
 from bankfeeds.sandbox.generate import generate_day, seed_days
 

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from bankfeeds.domain.health import ConnectorStatus, Health, RunOutcome, RunStatus, compute_health
+from bankfeeds.monitoring.health_rules import (
+    ConnectorStatus,
+    Health,
+    RunOutcome,
+    RunStatus,
+    compute_health,
+)
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 DAYS = [date(2025, 6, d) for d in range(1, 10)]

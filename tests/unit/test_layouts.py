@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from bankfeeds.domain.layouts import LAYOUTS, Layout, layout_from_dict
-from bankfeeds.errors import ValidationFailed
+from bankfeeds.connectors.layouts import LAYOUTS, Layout, layout_from_dict
+from bankfeeds.core.errors import ValidationFailed
 
 AXIS_HEADER = [
     "TXNID", "CREDIT_AMT", "NET_CR_AMT", "VALUE_DATE", "UTR", "RRN", "AUTH", "POST_DATE", "BANK",

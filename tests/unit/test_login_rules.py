@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bankfeeds.domain.credentials import name_problem, password_problem
-from bankfeeds.domain.proxies import client_address, parse_networks
-from bankfeeds.domain.throttle import PER_ADDRESS, PER_USER_ADDRESS, failures_after, retry_after
+from bankfeeds.access.credentials import name_problem, password_problem
+from bankfeeds.access.throttle import PER_ADDRESS, PER_USER_ADDRESS, failures_after, retry_after
+from bankfeeds.core.proxies import client_address, parse_networks
 
 T0 = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 

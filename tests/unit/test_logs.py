@@ -10,8 +10,8 @@ from datetime import datetime
 
 import pytest
 
-from bankfeeds.errors import ConfigError
-from bankfeeds.logs import UVICORN_LOGGERS, configure_logging
+from bankfeeds.core.errors import ConfigError
+from bankfeeds.core.logs import UVICORN_LOGGERS, configure_logging
 
 
 @pytest.fixture(autouse=True)

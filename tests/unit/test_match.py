@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bankfeeds.domain.match import (
+from bankfeeds.normalise.rules import CANONICAL_SCHEMA
+from bankfeeds.recon.match import (
     OUTCOME_SCHEMA,
     OUTCOMES,
     OutcomeTotals,
     pg_rows_for_provider,
     reconcile,
 )
-from bankfeeds.domain.normalise import CANONICAL_SCHEMA
 
 DAY = date(2025, 1, 10)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bankfeeds.domain.money import format_optional_paise, format_paise, group_indian
-from bankfeeds.web.templating import rupees
+from bankfeeds.core.money import format_optional_paise, format_paise, group_indian
+from bankfeeds.http.web.templating import rupees
 
 
 @pytest.mark.parametrize(

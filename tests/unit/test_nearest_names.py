@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from bankfeeds.domain.nearest import nearest_names, no_file_message
-from bankfeeds.domain.patterns import date_formats, example_name, matches
+from bankfeeds.connectors.patterns import date_formats, example_name, matches
+from bankfeeds.ingest.nearest import nearest_names, no_file_message
 
 DAY = date(2025, 1, 10)
 PATTERN = "AXIS_RECON_YYYYMMDD*.csv"

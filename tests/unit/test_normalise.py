@@ -12,9 +12,9 @@ import openpyxl
 import polars as pl
 import pytest
 
-from bankfeeds.domain.layouts import LAYOUTS, Layout
-from bankfeeds.domain.normalise import CANONICAL_SCHEMA, BadRow, normalise, write_parquet
-from bankfeeds.errors import LayoutMismatch, ParseError
+from bankfeeds.connectors.layouts import LAYOUTS, Layout
+from bankfeeds.core.errors import LayoutMismatch, ParseError
+from bankfeeds.normalise.rules import CANONICAL_SCHEMA, BadRow, normalise, write_parquet
 from bankfeeds.sandbox.generate import generate_day
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "AXIS_RECON_20250110.csv"  # the spec's sample

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from bankfeeds.domain.patterns import (
+from bankfeeds.connectors.patterns import (
     DEFAULT_PATTERNS,
     matches,
     pattern_regex,

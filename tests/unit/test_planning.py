@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bankfeeds.domain.planning import plan_slots, slots_since
+from bankfeeds.scheduling.planning import plan_slots, slots_since
 
 
 def _utc(*args: int) -> datetime:

@@ -7,10 +7,10 @@ from typing import Any
 
 import polars as pl
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconJob
-from bankfeeds.domain.match import reconcile
-from bankfeeds.domain.normalise import CANONICAL_SCHEMA
-from bankfeeds.services.recon_results import exception_rows, job_summary
+from bankfeeds.normalise.rules import CANONICAL_SCHEMA
+from bankfeeds.recon.match import reconcile
+from bankfeeds.recon.results import exception_rows, job_summary
+from bankfeeds.storage.db.models import IngestedFile, ReconJob
 
 DAY = date(2025, 1, 10)
 NOW = datetime(2025, 1, 11, 9, 0, tzinfo=UTC)

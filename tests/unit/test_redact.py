@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bankfeeds.domain.redact import MASK, redact, secret_values
+from bankfeeds.core.redact import MASK, redact, secret_values
 
 SECRET = "tok-S3cret/+=\nX-Evil: 1"
 

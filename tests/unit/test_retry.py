@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bankfeeds.domain.retry import RetryPolicy, validate_retry
+from bankfeeds.connectors.retry import RetryPolicy, validate_retry
 
 
 def test_ceilings_double_then_saturate() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bankfeeds.services.ingest_common import FileProblem, Tally
+from bankfeeds.pipeline.tally import FileProblem, Tally
 
 BAD_ROWS = FileProblem(
     "A.csv", "quarantined", "3 of 5 rows (60.0%) could not be parsed.", "downloaded"

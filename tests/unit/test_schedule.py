@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bankfeeds.domain.schedule import (
+from bankfeeds.connectors.schedule import (
     cycle_date_for,
     due_slots,
     expected_by,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bankfeeds.config import async_url, load_settings, sync_url
-from bankfeeds.errors import ConfigError
+from bankfeeds.core.config import async_url, load_settings, sync_url
+from bankfeeds.core.errors import ConfigError
 
 
 def test_defaults_are_embedded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
-from bankfeeds.domain.health import Health, RunOutcome, RunStatus, compute_health
-from bankfeeds.services.health import HEALTH_RULES, health_view
-from bankfeeds.web.templating import templates
+from bankfeeds.http.web.templating import templates
+from bankfeeds.monitoring.health import HEALTH_RULES, health_view
+from bankfeeds.monitoring.health_rules import Health, RunOutcome, RunStatus, compute_health
 
 NOW = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
 LABEL = 'Success rate <span class="rate-window">(last 20 runs in 7 days)</span>'

@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 import pytest
 
-from bankfeeds.domain.tabular import _cell_text
+from bankfeeds.normalise.tabular import _cell_text
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from starlette.datastructures import FormData
 
-from bankfeeds.errors import ValidationFailed
-from bankfeeds.services import web_sessions
-from bankfeeds.services.users import hash_password, verify_password
-from bankfeeds.web import forms
-from bankfeeds.web.routes.backfill import expected_name
-from bankfeeds.web.schedule_preview import describe, preview, zones
+from bankfeeds.access import web_sessions
+from bankfeeds.access.users import hash_password, verify_password
+from bankfeeds.core.errors import ValidationFailed
+from bankfeeds.http.web import forms
+from bankfeeds.http.web.routes.backfill import expected_name
+from bankfeeds.http.web.schedule_preview import describe, preview, zones
 
 NOW = datetime(2025, 3, 8, 12, 0, tzinfo=UTC)
 

@@ -26,7 +26,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from bankfeeds.domain.layouts import LAYOUTS
+from bankfeeds.connectors.layouts import LAYOUTS
 
 DEFAULT_PAGE_SIZE = 20
 _CURSOR = re.compile(r"r(\d{1,9})")

@@ -1,6 +1,6 @@
 """Write a realistic day of bank settlement files and the matching PG export, for the sandbox.
 
-Each bank file is written in its provider's layout (``bankfeeds.domain.layouts``) so it parses
+Each bank file is written in its provider's layout (``bankfeeds.connectors.layouts``) so it parses
 with no bad rows. Per provider, with at least 8 rows, five differences are planted so a recon has
 something to show: one PG row missing from the bank file, one bank row missing from the PG export,
 one bank amount a few rupees off, one a few paise off (within tolerance), and one row the bank
@@ -23,8 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bankfeeds.domain.layouts import LAYOUTS, Layout
-from bankfeeds.domain.money import group_indian
+from bankfeeds.connectors.layouts import LAYOUTS, Layout
+from bankfeeds.core.money import group_indian
 
 IST = ZoneInfo("Asia/Kolkata")
 #: IFSC bank codes, used as UTR prefixes.

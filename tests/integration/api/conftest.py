@@ -14,10 +14,10 @@ from tests.support.targets import target
 
 __all__ = ["Live", "admin", "live", "sshd", "target"]
 
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.services import tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
 
 
 @dataclass

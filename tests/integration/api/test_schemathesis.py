@@ -30,11 +30,11 @@ from schemathesis.specs.openapi.checks import (
 from tests.support.db import SqliteTemplates
 from tests.support.server import serve
 
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings, load_settings
-from bankfeeds.services import tokens
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens
+from bankfeeds.core.config import Settings, load_settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.secrets import generate_key
 
 Case = schemathesis.Case[Any]
 Operation = schemathesis.APIOperation[Any, Any, Any, Any]

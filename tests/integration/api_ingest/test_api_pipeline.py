@@ -15,13 +15,13 @@ from tests.support.http_bank import create_test_bank
 from tests.support.pipeline import run_once
 from tests.support.server import serve
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconException
-from bankfeeds.config import Settings
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.errors import ValidationFailed
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.config import Settings
+from bankfeeds.core.errors import ValidationFailed
 from bankfeeds.sandbox.bank_api import RunningBankApi, run_bank_api
-from bankfeeds.services import connectors
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile, ReconException
 
 DAY = date(2025, 1, 10)
 SAMPLE = Path(__file__).parents[2] / "fixtures" / "AXIS_RECON_20250110.csv"

@@ -16,12 +16,12 @@ from sqlalchemy import select, update
 from tests.integration.recon.helpers import DAY, jobs, make_connector, run_once, work_jobs
 from tests.support.pipeline import PLANTED, publish
 
-from bankfeeds.adapters.db.models import Connector, IngestedFile, ReconException, ReconJob
-from bankfeeds.domain.ids import parse_id
-from bankfeeds.domain.layouts import LAYOUTS
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.core.ids import parse_id
+from bankfeeds.days import expectations
 from bankfeeds.sandbox.generate import generate_day
-from bankfeeds.services import expectations
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Connector, IngestedFile, ReconException, ReconJob
 
 __all__ = [
     "AFTER",

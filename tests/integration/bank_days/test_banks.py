@@ -6,11 +6,13 @@ from pathlib import Path
 
 from tests.support.targets import Target
 
-from bankfeeds.domain.connectors import ConnectorPatch
-from bankfeeds.domain.ids import public_id
-from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.services import connectors, expectations, recon
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.connectors.model import ConnectorPatch
+from bankfeeds.core.ids import public_id
+from bankfeeds.days import expectations
+from bankfeeds.recon import jobs as recon
+from bankfeeds.storage.context import AppContext
 
 from .steps import (
     AFTER,

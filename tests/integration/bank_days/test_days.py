@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from tests.support.targets import Target
 
-from bankfeeds.domain.ids import public_id
-from bankfeeds.services import days
-from bankfeeds.services.context import AppContext
+from bankfeeds.core.ids import public_id
+from bankfeeds.days import delivery as days
+from bankfeeds.storage.context import AppContext
 
 from .steps import (
     AXIS_HEADER,

@@ -15,15 +15,15 @@ from hypothesis import strategies as st
 from tests.support.db import SqliteTemplates
 from tests.support.targets import Target
 
-from bankfeeds.adapters.secrets import generate_key
-from bankfeeds.config import load_settings
-from bankfeeds.domain.banks import directory, rows_for_provider
-from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.domain.match import reconcile
-from bankfeeds.domain.money import group_indian
-from bankfeeds.domain.normalise import normalise
-from bankfeeds.services import expectations
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors.banks import directory, rows_for_provider
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.core.config import load_settings
+from bankfeeds.core.money import group_indian
+from bankfeeds.days import expectations
+from bankfeeds.normalise.rules import normalise
+from bankfeeds.recon.match import reconcile
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.secrets import generate_key
 
 from .steps import (
     AXIS_HEADER,

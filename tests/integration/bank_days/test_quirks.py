@@ -11,9 +11,9 @@ import polars as pl
 import pytest
 from tests.support.targets import Target
 
-from bankfeeds.domain.ids import public_id
-from bankfeeds.domain.layouts import LAYOUTS
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors.layouts import LAYOUTS
+from bankfeeds.core.ids import public_id
+from bankfeeds.storage.context import AppContext
 
 from .steps import (
     PLANTED,

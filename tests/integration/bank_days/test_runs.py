@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import ReconException
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ReconException
 
 from .steps import (
     AXIS_HEADER,

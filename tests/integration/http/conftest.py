@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from tests.support.http_bank import create_test_bank
 from tests.support.server import serve
 
-from bankfeeds.adapters.http_source import HttpParams
+from bankfeeds.transports.http.source import HttpParams
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bankfeeds.adapters.http_errors import ApiRefused
-from bankfeeds.adapters.http_source import ApiDelivery, HttpParams, open_http
 from bankfeeds.sandbox.bank_api import run_bank_api
 from bankfeeds.sandbox.generate import generate_day
+from bankfeeds.transports.http.errors import ApiRefused
+from bankfeeds.transports.http.source import ApiDelivery, HttpParams, open_http
 
 DAY = date(2025, 1, 10)
 TOKEN = "demo-bank-token"

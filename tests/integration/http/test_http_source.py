@@ -24,16 +24,16 @@ from tests.support.http_bank import (
     serve_tls,
 )
 
-from bankfeeds.adapters.http_errors import (
+from bankfeeds.core.errors import ChecksumMismatch, ConfigError
+from bankfeeds.transports.http.errors import (
     ApiProtocolError,
     ApiRateLimited,
     ApiRefused,
     ApiUnavailable,
     ResponseTooLarge,
 )
-from bankfeeds.adapters.http_source import ApiDelivery, HttpParams, check_reachable, open_http
-from bankfeeds.adapters.ssrf import UnsafeTarget
-from bankfeeds.errors import ChecksumMismatch, ConfigError
+from bankfeeds.transports.http.source import ApiDelivery, HttpParams, check_reachable, open_http
+from bankfeeds.transports.ssrf import UnsafeTarget
 
 DAY = date(2025, 1, 10)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bankfeeds.adapters.ssrf import UnsafeTarget, resolve_safe
-from bankfeeds.errors import SourceUnreachable
+from bankfeeds.core.errors import SourceUnreachable
+from bankfeeds.transports.ssrf import UnsafeTarget, resolve_safe
 
 NONE: frozenset[str] = frozenset()
 

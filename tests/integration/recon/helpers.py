@@ -10,10 +10,12 @@ from tests.support.targets import Target
 
 __all__ = ["DAY", "jobs", "make_connector", "run_once", "work_jobs"]
 
-from bankfeeds.adapters.db.models import ReconJob
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.services import connectors, recon, recon_run
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.recon import jobs as recon
+from bankfeeds.recon import run as recon_run
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ReconJob
 
 PATTERNS = {"AXIS": "AXIS_RECON_YYYYMMDD*.csv", "PG": "PG_TXN_YYYYMMDD*.csv"}
 

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from tests.support.pipeline import PLANTED
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import IngestedFile, ReconException
+from bankfeeds.recon import jobs as recon
+from bankfeeds.recon import run as recon_run
 from bankfeeds.sandbox.generate import generate_day
-from bankfeeds.services import recon, recon_run
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile, ReconException
 
 from .helpers import DAY, jobs, make_connector, run_once, work_jobs
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.adapters.db.models import IngestedFile
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.normalise_files import sweep_stranded
+from bankfeeds.normalise.service import sweep_stranded
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile
 
 SAMPLE = Path(__file__).parents[2] / "fixtures" / "AXIS_RECON_20250110.csv"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import openpyxl
 
-from bankfeeds.domain.layouts import LAYOUTS, layout_from_dict
-from bankfeeds.domain.normalise import CANONICAL_SCHEMA, BadRow, normalise
-from bankfeeds.domain.tabular import read_file
+from bankfeeds.connectors.layouts import LAYOUTS, layout_from_dict
+from bankfeeds.normalise.rules import CANONICAL_SCHEMA, BadRow, normalise
+from bankfeeds.normalise.tabular import read_file
 
 DAY = date(2025, 1, 10)
 

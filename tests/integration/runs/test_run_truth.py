@@ -18,11 +18,12 @@ from tests.support.pipeline import BAD_AMOUNT, DAY, axis_file, make_connector, p
 from tests.support.server import serve
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import ConnectorRun, ReconException
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.services import connector_views, tokens, users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens, users
+from bankfeeds.connectors import views as connector_views
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun, ReconException
 
 NAME = "AXIS_RECON_20250110.csv"
 

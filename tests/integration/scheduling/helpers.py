@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bankfeeds.adapters.db.models import Connector, ConnectorRun
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.services import connectors
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import Connector, ConnectorRun
 
 
 async def add_connector(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.services.connector_views import list_connectors
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors.views import list_connectors
+from bankfeeds.storage.context import AppContext
 
 
 async def _statements(ctx: AppContext, limit: int) -> tuple[int, dict[str, object]]:

@@ -10,11 +10,11 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.adapters.db.models import AlertEvent, Connector, ConnectorRun
-from bankfeeds.config import Settings
-from bankfeeds.domain.alerts import Webhook, summary
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.health_watch import record_transitions
+from bankfeeds.alerts.rules import Webhook, summary
+from bankfeeds.core.config import Settings
+from bankfeeds.monitoring.health_watch import record_transitions
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import AlertEvent, Connector, ConnectorRun
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 

@@ -18,12 +18,13 @@ from sqlalchemy import func, select
 from tests.support.targets import threaded_sandbox
 from tests.support.workers import axis_body
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, RunFile
-from bankfeeds.config import Settings, sync_url
-from bankfeeds.domain.connectors import ConnectorCreate
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.core.config import Settings, sync_url
 from bankfeeds.sandbox.server import SandboxHandle
-from bankfeeds.services import connectors, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun, IngestedFile, RunFile
 
 EXE = str(Path(sys.executable).with_name("bankfeeds"))
 pytestmark = pytest.mark.parametrize("db_url", ["postgres"], indirect=True)

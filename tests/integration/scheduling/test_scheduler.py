@@ -7,10 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 
 from tests.integration.scheduling.helpers import add_connector, runs_of
 
-from bankfeeds.domain.connectors import ConnectorStatus
-from bankfeeds.services import connectors
-from bankfeeds.services.context import AppContext
-from bankfeeds.services.scheduler import Scheduler
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorStatus
+from bankfeeds.scheduling.scheduler import Scheduler
+from bankfeeds.storage.context import AppContext
 
 CREATED = datetime(2025, 1, 5, 10, 0, tzinfo=UTC)
 SLOT = datetime(2025, 1, 10, 13, 30, tzinfo=UTC)  # 19:00 in Kolkata

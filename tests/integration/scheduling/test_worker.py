@@ -7,9 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import func, select, update
 from tests.integration.scheduling.helpers import add_connector, runs_of
 
-from bankfeeds.adapters.db.models import ConnectorRun, IngestedFile, ReconException
-from bankfeeds.services import expectations, ingest, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.days import expectations
+from bankfeeds.pipeline import run as ingest
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import ConnectorRun, IngestedFile, ReconException
 
 NOW = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
 

@@ -19,10 +19,10 @@ import asyncssh
 from tests.support.pipeline import axis_file, run_once
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import IngestedFile
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.services import connectors
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile
 
 GOOD = "AXIS_RECON_20250110.csv"
 NFC = unicodedata.normalize("NFC", "AXIS_RECON_20250110_é.csv")

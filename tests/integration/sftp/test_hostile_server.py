@@ -10,11 +10,14 @@ from pathlib import Path
 
 import asyncssh
 
-from bankfeeds.adapters.sftp import SftpParams, open_sftp
-from bankfeeds.domain.connectors import ConnectorCreate
-from bankfeeds.domain.patterns import unsafe_name_reason
-from bankfeeds.services import connectors, ingest, run_views, runs
-from bankfeeds.services.context import AppContext
+from bankfeeds.connectors import service as connectors
+from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.connectors.patterns import unsafe_name_reason
+from bankfeeds.pipeline import run as ingest
+from bankfeeds.scheduling import runs
+from bankfeeds.scheduling import views as run_views
+from bankfeeds.storage.context import AppContext
+from bankfeeds.transports.sftp.client import SftpParams, open_sftp
 
 HOSTILE = [b"../x", b"/etc/passwd", b"a/b", b"..\\evil", b"bad\nname.csv", b"nul\x00.csv"]
 

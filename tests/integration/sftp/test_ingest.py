@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from tests.support.pipeline import axis_file, make_connector, publish, run_once, staging_left
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import IngestedFile
-from bankfeeds.services import audit
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import audit
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile
 
 
 async def count(ctx: AppContext, model: Any, *where: Any) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from bankfeeds.adapters.sftp import SftpParams, open_sftp
-from bankfeeds.errors import AuthenticationFailed, NoSuchPath, SourcePermissionDenied
+from bankfeeds.core.errors import AuthenticationFailed, NoSuchPath, SourcePermissionDenied
 from bankfeeds.sandbox.server import fingerprint, run_sandbox_forever, start_sandbox
+from bankfeeds.transports.sftp.client import SftpParams, open_sftp
 
 
 def params(port: int, fp: str, **overrides: str | None) -> SftpParams:

@@ -12,8 +12,7 @@ from tests.support.faultproxy import FaultProxy, Faults
 from tests.support.sshd import KEY_USER, PASSWORD, PASSWORD_USER, Sshd, free_port
 from tests.support.targets import Target
 
-from bankfeeds.adapters.sftp import DownloadResult, SftpSource, open_sftp, probe_fingerprint
-from bankfeeds.errors import (
+from bankfeeds.core.errors import (
     AuthenticationFailed,
     HostKeyMismatch,
     HostKeyUntrusted,
@@ -24,6 +23,12 @@ from bankfeeds.errors import (
     SourceTimeout,
     SourceUnreachable,
     TransferFailed,
+)
+from bankfeeds.transports.sftp.client import (
+    DownloadResult,
+    SftpSource,
+    open_sftp,
+    probe_fingerprint,
 )
 
 MiB = 1024 * 1024

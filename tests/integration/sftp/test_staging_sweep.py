@@ -9,8 +9,9 @@ from datetime import date
 from tests.support.pipeline import make_connector
 from tests.support.targets import Target
 
-from bankfeeds.services import runs, staging
-from bankfeeds.services.context import AppContext
+from bankfeeds.ingest import staging
+from bankfeeds.scheduling import runs
+from bankfeeds.storage.context import AppContext
 
 
 def aged(path: os.PathLike[str], minutes: float) -> None:

@@ -14,8 +14,8 @@ from tests.support.pgp import Keys, encrypt_file, make_keys
 from tests.support.pipeline import make_connector, publish, run_once, staging_left
 from tests.support.targets import Target
 
-from bankfeeds.adapters.db.models import IngestedFile
-from bankfeeds.services.context import AppContext
+from bankfeeds.storage.context import AppContext
+from bankfeeds.storage.db.models import IngestedFile
 
 SAMPLE = (Path(__file__).parents[2] / "fixtures" / "AXIS_RECON_20250110.csv").read_bytes()
 

@@ -11,10 +11,10 @@ import pytest
 from tests.support.bodies import spec_body
 from tests.support.server import serve
 
-from bankfeeds.api.app import create_app
-from bankfeeds.config import Settings
-from bankfeeds.services import tokens, users
-from bankfeeds.services.context import AppContext
+from bankfeeds.access import tokens, users
+from bankfeeds.core.config import Settings
+from bankfeeds.http.api.app import create_app
+from bankfeeds.storage.context import AppContext
 
 PASSWORD = "correct horse battery"
 

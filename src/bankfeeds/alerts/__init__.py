@@ -1,0 +1,1 @@
+"""Alerts through a transactional outbox and the dispatcher that posts them to webhooks."""

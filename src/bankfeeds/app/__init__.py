@@ -1,0 +1,1 @@
+"""The composition root: the command line that builds the context and starts everything."""

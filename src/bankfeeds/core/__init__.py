@@ -1,0 +1,1 @@
+"""What every capability stands on: errors, settings, logging, ids, money, redaction, the clock."""

@@ -1,0 +1,1 @@
+"""The exception queue the recon team works: opening, listing and resolving exceptions."""

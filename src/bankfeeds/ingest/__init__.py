@@ -1,0 +1,1 @@
+"""Turning listed remote files into stored ones: discovery, records, unpacking, staging."""

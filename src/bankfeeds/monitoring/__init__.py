@@ -1,0 +1,1 @@
+"""How connectors are doing: health, metrics, the dashboard and run history."""

@@ -1,0 +1,1 @@
+"""Reading stored files into canonical rows: tabular parsing, layouts applied, Parquet."""

@@ -1,0 +1,1 @@
+"""Reconciling PG against bank rows: matching, jobs, results and the recon read model."""

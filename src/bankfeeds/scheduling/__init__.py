@@ -1,0 +1,1 @@
+"""When runs happen: planning slots, the scheduler, run lifecycle and retries."""

@@ -1,0 +1,1 @@
+"""Content-addressed storage of file bytes: local disk, memory, S3."""

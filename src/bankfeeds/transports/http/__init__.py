@@ -1,0 +1,1 @@
+"""The HTTP API source: requests, response formats, errors."""

@@ -1,0 +1,1 @@
+"""The SFTP client, its host-key checks and its errors."""
