@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
@@ -11,13 +12,35 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from bankfeeds.storage.db import migrate
+from tests.support.components import HIDDEN, POSTGRES, hidden
 
 PG_ENV = "TEST_DATABASE_URL"
+#: Where `make test-deps` (.ci/deps.sh) starts PostgreSQL; used when TEST_DATABASE_URL is unset.
+LOCAL_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def pg_base_url() -> str | None:
-    """The PostgreSQL server tests may use, from TEST_DATABASE_URL."""
-    return os.environ.get(PG_ENV) or None
+    """The PostgreSQL server tests may use: TEST_DATABASE_URL, else a local one that answers."""
+    if hidden(POSTGRES):
+        return None
+    return os.environ.get(PG_ENV) or (LOCAL_PG_URL if _local_pg_answers() else None)
+
+
+def pg_absent() -> str:
+    """Why :func:`pg_base_url` found no server."""
+    if hidden(POSTGRES):
+        return HIDDEN
+    return f"{PG_ENV} is unset and postgres@127.0.0.1:5432 does not answer"
+
+
+@functools.cache
+def _local_pg_answers() -> bool:
+    # Once per process: a missing server refuses at once, the timeout bounds a filtered port.
+    try:
+        with psycopg.connect(_admin_dsn(LOCAL_PG_URL), connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
 
 
 def _admin_dsn(url: str) -> str:

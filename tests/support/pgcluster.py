@@ -22,6 +22,7 @@ from pathlib import Path
 import psycopg
 
 from bankfeeds.storage.db import migrate
+from tests.support import components
 from tests.support.sshd import free_port
 
 USER = "postgres"
@@ -34,10 +35,13 @@ def _bin_dir() -> Path | None:
 
 def skip_reason() -> str | None:
     """Why a private cluster cannot run here, or None."""
+    if components.hidden(components.POSTGRES):
+        return components.skip_message(components.POSTGRES, components.HIDDEN)
+    if _bin_dir() is None:
+        why = "its server binaries (/usr/lib/postgresql/*/bin) are missing"
+        return components.skip_message(components.POSTGRES, why)
     if os.geteuid() != 0:
         return "a private PostgreSQL cluster needs root (to run pg_ctl as the postgres user)"
-    if _bin_dir() is None:
-        return "PostgreSQL server binaries (/usr/lib/postgresql/*/bin) are missing"
     if shutil.which("runuser") is None:
         return "runuser is missing"
     try:

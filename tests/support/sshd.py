@@ -23,6 +23,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from tests.support import components
+
 SSHD = Path("/usr/sbin/sshd")
 PASSWORD_USER = "bftest"
 KEY_USER = "bftestkey"
@@ -31,11 +33,18 @@ RSA_PASSPHRASE = "correct horse battery staple"
 
 
 def skip_reason() -> str | None:
-    """Why sshd tests cannot run here, or None."""
+    """Why sshd tests cannot run here (a :func:`components.skip_message`), or None."""
+    if components.hidden(components.SSHD):
+        return components.skip_message(components.SSHD, components.HIDDEN)
     if not SSHD.exists():
-        return f"{SSHD} is missing (install openssh-server)"
+        return components.skip_message(
+            components.SSHD, f"{SSHD} is missing (Debian package openssh-server)"
+        )
     if os.geteuid() != 0:
-        return "sshd tests need root (chroot, system users, privilege separation)"
+        return components.skip_message(
+            components.SSHD,
+            "the tests must run as root (chroot, system users, privilege separation)",
+        )
     return None
 
 
