@@ -1,6 +1,7 @@
-"""Web UI sessions: a random id in an HMAC-signed cookie, the session itself in the database.
+"""Web UI sessions: a random id in a signed cookie, the session itself in the database.
 
-The cookie carries the session id (256 random bits), the session's CSRF token and an expiry; the
+The cookie carries the session id (256 random bits), the session's CSRF token and when it was
+signed (itsdangerous, HMAC-SHA256, timed by the context's clock); the
 database keeps only the id's SHA-256, who logged in (a user or an API token), and when the
 session was made, last seen, expires and was revoked. Every request looks the session and its
 login up again, so logging out, changing a password, disabling a user, revoking a token or an
@@ -9,15 +10,14 @@ admin's bulk revocation ends a session at once, not when its cookie expires.
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-import json
 import secrets
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
+from itsdangerous import BadData, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,7 +29,8 @@ from bankfeeds.storage.db.models import ApiToken, User
 from bankfeeds.storage.db.models import WebSession as SessionRow
 
 LIFETIME_SECONDS = 12 * 3600
-_PURPOSE = b"bankfeeds web session v2"
+# A new salt for the itsdangerous format: cookies of the old hand-signed format are refused.
+_PURPOSE = b"bankfeeds web session v3"
 # Recording every request would turn each page view into a write; once a minute shows activity.
 _TOUCH_EVERY = timedelta(minutes=1)
 # Ended sessions are kept a day (who was logged in when), then removed as new ones start.
@@ -46,16 +47,32 @@ class WebSession:
     expires: int
 
 
-def _keys(ctx: AppContext) -> list[bytes]:
-    # Derived from the secrets key, so one configured key serves both and rotates together.
-    return [
-        hmac.new(k.encode(), _PURPOSE, hashlib.sha256).digest() for k in ctx.settings.secret_keys
-    ]
+class _ClockedSigner(TimestampSigner):
+    """itsdangerous' timed signer reading the time from an injected clock, not ``time.time()``."""
+
+    def __init__(self, *args: Any, clock: Callable[[], datetime], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def get_timestamp(self) -> int:
+        """The clock's time, in whole seconds since the epoch."""
+        return int(self._clock().timestamp())
 
 
-def _sign(key: bytes, payload: bytes) -> str:
-    mac = hmac.new(key, payload, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+def _serializer(keys: list[str], clock: Callable[[], datetime]) -> URLSafeTimedSerializer:
+    # itsdangerous signs with the last key and accepts any; settings list the newest first.
+    # "hmac" derivation keys HMAC(configured key, salt), so the Fernet keys that encrypt the
+    # connector secrets are never used as MAC keys themselves.
+    return URLSafeTimedSerializer(
+        list(reversed(keys)),
+        salt=_PURPOSE,
+        signer=_ClockedSigner,
+        signer_kwargs={
+            "clock": clock,
+            "key_derivation": "hmac",
+            "digest_method": hashlib.sha256,
+        },
+    )
 
 
 def hash_sid(sid: str) -> str:
@@ -65,25 +82,28 @@ def hash_sid(sid: str) -> str:
 
 def issue(ctx: AppContext, sid: str) -> tuple[str, WebSession]:
     """A signed cookie for session ``sid`` with a fresh CSRF token: the value and what it holds."""
-    session = WebSession(sid, secrets.token_urlsafe(32), int(time.time()) + LIFETIME_SECONDS)
-    raw = json.dumps({"sid": session.sid, "csrf": session.csrf, "exp": session.expires})
-    payload = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-    return f"{payload}.{_sign(_keys(ctx)[0], payload.encode())}", session
+    now = ctx.clock()  # read once: the signed time and the expiry returned are the same instant
+    csrf = secrets.token_urlsafe(32)
+    cookie = _serializer(ctx.settings.secret_keys, lambda: now).dumps({"sid": sid, "csrf": csrf})
+    return cookie, WebSession(sid, csrf, int(now.timestamp()) + LIFETIME_SECONDS)
 
 
 def read(ctx: AppContext, cookie: str | None) -> WebSession | None:
     """The session a cookie names, or None when it is missing, forged or expired."""
-    if not cookie or "." not in cookie:
-        return None
-    payload, _, mac = cookie.rpartition(".")
-    if not any(hmac.compare_digest(_sign(k, payload.encode()), mac) for k in _keys(ctx)):
+    if not cookie:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        session = WebSession(str(data["sid"]), str(data["csrf"]), int(data["exp"]))
-    except (ValueError, KeyError, TypeError):
+        data, signed = _serializer(ctx.settings.secret_keys, ctx.clock).loads(
+            cookie, max_age=LIFETIME_SECONDS, return_timestamp=True
+        )
+    except BadData:  # forged, expired (by the clock), signed in the future, or not our payload
         return None
-    return session if session.expires > time.time() else None
+    if not isinstance(data, dict):
+        return None
+    sid, csrf = data.get("sid"), data.get("csrf")
+    if not isinstance(sid, str) or not isinstance(csrf, str):
+        return None
+    return WebSession(sid, csrf, int(signed.timestamp()) + LIFETIME_SECONDS)
 
 
 async def _start(ctx: AppContext, *, user_pk: int | None, token_pk: int | None) -> str:
