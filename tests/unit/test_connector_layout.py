@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from bankfeeds.connectors.model import ConnectorType, parse_config, validate_definition
-from bankfeeds.core.errors import ValidationFailed
+from bankfeeds.connectors.model import ConnectorType, validate_definition
 
 BASE: dict[str, Any] = {
     "host": "sftp.bank.example",
@@ -27,7 +24,6 @@ GOOD = {
 
 def _errors(layout: Any) -> dict[str, str]:
     config = {**BASE, "layout": layout}
-    parse_config(config)
     found = validate_definition(ConnectorType.SFTP, config, {"password": "p"})
     return {e.field: e.message for e in found}
 
@@ -40,6 +36,4 @@ def test_layout_problems_are_addressed_under_config_layout() -> None:
     errors = _errors({**GOOD, "columns": {"txn_id": "Ref"}, "delimiter": ";;"})
     assert errors["config.layout.columns.amount"] == "required"
     assert "config.layout.delimiter" in errors
-    with pytest.raises(ValidationFailed) as caught:
-        _errors("csv")
-    assert [e.field for e in caught.value.errors] == ["config.layout"]
+    assert list(_errors("csv")) == ["config.layout"]

@@ -68,6 +68,28 @@ def test_custom_provider_needs_a_pattern(admin: httpx.Client) -> None:
     assert "config.filePattern" in _errors(response)
 
 
+def test_custom_provider_needs_a_layout(admin: httpx.Client) -> None:
+    body = with_config(filePattern="MYBANK_YYYYMMDD*.csv")
+    body["provider"] = "CUSTOM"
+    response = admin.post("/ops/connectors", json=body)
+    assert response.status_code == 422, response.text
+    assert "config.layout" in _errors(response)
+    assert admin.get("/ops/connectors").json()["total"] == 0
+    # Nor can a PATCH take a CUSTOM connector's layout away, or make a bank connector CUSTOM.
+    columns = {"txn_id": "Ref", "amount": "Amount"}
+    layout = {"name": "MYBANK", "columns": columns, "default_status": "SUCCESS"}
+    body = with_config(filePattern="MYBANK_YYYYMMDD*.csv", layout=layout)
+    body["provider"] = "CUSTOM"
+    created = admin.post("/ops/connectors", json=body)
+    assert created.status_code == 201, created.text
+    cid = created.json()["id"]
+    dropped = admin.patch(f"/ops/connectors/{cid}", json={"config": {"layout": None}})
+    assert dropped.status_code == 422 and "config.layout" in _errors(dropped)
+    axis = admin.post("/ops/connectors", json=spec_body(name="AXIS plain")).json()["id"]
+    retyped = admin.patch(f"/ops/connectors/{axis}", json={"provider": "CUSTOM"})
+    assert retyped.status_code == 422 and "config.layout" in _errors(retyped)
+
+
 def test_validation_errors_name_each_field(admin: httpx.Client) -> None:
     cases = [
         (spec_body(provider="NOPE"), "provider"),
@@ -294,6 +316,33 @@ def test_api_connector(admin: httpx.Client) -> None:
     assert response.status_code == 422 and "config.token" in _errors(response)
     sftp_field = dict(body, name="y", config={**body["config"], "remotePath": "/x"})
     assert "config.remotePath" in _errors(admin.post("/ops/connectors", json=sftp_field))
+
+
+def test_an_api_config_every_run_would_refuse_is_refused_at_save(admin: httpx.Client) -> None:
+    """Cursor paging over CSV, with a sidecar, was saved (201) and then failed every run."""
+    config = {
+        "baseUrl": "https://api.hdfc.example",
+        "endpoint": "/v1/settlements",
+        "pagination": "cursor",
+        "cursorField": "next",
+        "responseFormat": "csv",
+        "sidecarUrl": "/s",
+    }
+    body = {"name": "HDFC API", "type": "API", "provider": "HDFC", "config": config}
+    response = admin.post("/ops/connectors", json=body)
+    assert response.status_code == 422, response.text
+    errors = _errors(response)
+    assert set(errors) == {"config.responseFormat", "config.sidecarUrl"}
+    assert errors["config.responseFormat"].startswith("must be 'json' when pagination is")
+    assert errors["config.sidecarUrl"].startswith("checks a single response")
+    assert admin.get("/ops/connectors").json()["total"] == 0
+    # Nor can a PATCH turn a working cursor connector into one.
+    fine = {**config, "responseFormat": "json", "sidecarUrl": None}
+    created = admin.post("/ops/connectors", json={**body, "config": fine})
+    assert created.status_code == 201, created.text
+    patch = {"config": {"responseFormat": "csv"}}
+    patched = admin.patch(f"/ops/connectors/{created.json()['id']}", json=patch)
+    assert patched.status_code == 422 and set(_errors(patched)) == {"config.responseFormat"}
 
 
 def test_audit_records_mutations_with_secrets_redacted(admin: httpx.Client) -> None:

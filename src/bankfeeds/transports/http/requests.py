@@ -11,8 +11,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from bankfeeds.connectors.patterns import has_control_char
 from bankfeeds.core.errors import ChecksumMismatch, ConfigError, ParseError
+from bankfeeds.core.text import has_control_char
 
 _TOKEN: Final = re.compile(r"\{([^{}]*)\}")
 _SCHEME: Final = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
@@ -94,6 +94,15 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
+def template_problem(template: str) -> str | None:
+    """Why a text with date tokens cannot be rendered on any day (an unknown token), or None."""
+    try:
+        render_tokens(template, _SAMPLE_DAY)
+    except ConfigError:
+        return "uses an unknown token; use {cycleDate} or {cycleDate:%Y-%m-%d}"
+    return None
+
+
 def endpoint_problem(endpoint: str) -> str | None:
     """Why an endpoint template cannot be requested on any day, or None (save and run)."""
     if len(endpoint) > MAX_ENDPOINT:
@@ -102,11 +111,10 @@ def endpoint_problem(endpoint: str) -> str | None:
         return "must not contain spaces or control characters"
     if not endpoint.startswith("/"):
         return "must start with '/'"
-    try:
-        rendered = render_tokens(endpoint.partition("?")[0], _SAMPLE_DAY, encode=True)
-    except ConfigError:
-        return "uses an unknown token; use {cycleDate} or {cycleDate:%Y-%m-%d}"
-    return _path_problem(rendered)
+    # The query after '?' is rendered too (``build_url``), so its tokens must be known as well.
+    if (problem := template_problem(endpoint)) is not None:
+        return problem
+    return _path_problem(render_tokens(endpoint.partition("?")[0], _SAMPLE_DAY, encode=True))
 
 
 def render_path(endpoint: str, cycle_date: date) -> str:
