@@ -9,12 +9,16 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import IngestedFile, ReconException
+from bankfeeds.transports.sftp.client import SIDECAR_LIMIT, SftpSource
+from bankfeeds.transports.sink import DownloadResult
 from tests.faults.scenario import (
     NAME,
     axis_csv,
@@ -188,13 +192,38 @@ async def test_late_file_with_an_older_mtime_is_still_picked_up(
     assert (counts.data_objects, counts.stored_rows) == (2, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a listing recognises a file by (path, size, mtime) alone, so a same-size "
-    "correction uploaded with its timestamp preserved is never fetched (docs/reliability.md)",
-)
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every remote file the pipeline opens, as ("download" or "sidecar", name), in order."""
+    calls: list[tuple[str, str]] = []
+    download, read_small = SftpSource.download, SftpSource.read_small
+
+    async def counted_download(
+        self: SftpSource,
+        remote_path: str,
+        dest: Path,
+        on_progress: Callable[[int], None] | None = None,
+        *,
+        hashing: bool = True,
+    ) -> DownloadResult:
+        calls.append(("download", remote_path.rsplit("/", 1)[-1]))
+        return await download(self, remote_path, dest, on_progress, hashing=hashing)
+
+    async def counted_read(self: SftpSource, path: str, limit: int = SIDECAR_LIMIT) -> bytes:
+        calls.append(("sidecar", path.rsplit("/", 1)[-1]))
+        return await read_small(self, path, limit)
+
+    monkeypatch.setattr(SftpSource, "download", counted_download)
+    monkeypatch.setattr(SftpSource, "read_small", counted_read)
+    return calls
+
+
+def _keep_mtime(target: Target, name: str, stamp: float) -> None:
+    os.utime(target.local_dir / name, (stamp, stamp))
+
+
 async def test_same_size_correction_with_a_preserved_mtime_is_a_version(
-    ctx: AppContext, target: Target
+    ctx: AppContext, target: Target, opened: list[tuple[str, str]]
 ) -> None:
     v1 = axis_csv(6000, seed=13)
     v2 = v1.replace(b",SUCCESS,", b",FAILED!,", 1)  # one status corrected, same length
@@ -204,7 +233,82 @@ async def test_same_size_correction_with_a_preserved_mtime_is_a_version(
     await run_once(ctx, cid)
     stamp = (target.local_dir / NAME).stat().st_mtime
     publish(target, NAME, v2)  # e.g. `sftp put -p` / `rsync -t`: the bank keeps the file's mtime
-    os.utime(target.local_dir / NAME, (stamp, stamp))
+    _keep_mtime(target, NAME, stamp)
+    # Its checksum is written again, at the correction's time (set here: mtimes have 1 s
+    # resolution over SFTP, and this test is quicker than that).
+    _keep_mtime(target, NAME + ".sha256", stamp + 60)
+    opened.clear()
     run = await run_once(ctx, cid)
     assert outcomes(run) == {NAME: "NEW_VERSION"}
+    sidecar = NAME + ".sha256"
+    assert opened[0] == ("sidecar", sidecar)  # read because it lists differently, then fetched
+    assert sorted(opened[1:]) == [("download", NAME), ("sidecar", sidecar)]
     await assert_reconciled(ctx, {f"{NAME} v1": sha(v1), f"{NAME} v2": sha(v2)})
+
+    opened.clear()  # the correction is remembered as it lists now: the next run opens nothing
+    again = await run_once(ctx, cid)
+    assert outcomes(again) == {NAME: "SKIPPED"} and opened == []
+
+
+async def test_rerun_over_unchanged_files_opens_none_of_them(
+    ctx: AppContext, target: Target, opened: list[tuple[str, str]]
+) -> None:
+    names = [f"AXIS_RECON_20250110_{i}.csv" for i in range(3)]
+    for i, name in enumerate(names):
+        publish(target, name, axis_csv(3000, seed=20 + i))
+    cid = await make_connector(ctx, target)
+    first = await run_once(ctx, cid)
+    assert first["filesDownloaded"] == 3
+    assert sorted(n for kind, n in opened if kind == "download") == names
+
+    opened.clear()
+    again = await run_once(ctx, cid)
+    assert again["status"] == "SUCCESS", again
+    assert outcomes(again) == dict.fromkeys(names, "SKIPPED")
+    assert (again["filesDownloaded"], again["bytesDownloaded"]) == (0, 0)
+    assert opened == []  # neither a file nor a sidecar: the listing alone decides
+
+
+async def test_rewritten_sidecar_with_the_same_digest_is_read_once_not_fetched(
+    ctx: AppContext, target: Target, opened: list[tuple[str, str]]
+) -> None:
+    data = axis_csv(4000, seed=14)
+    digest = publish(target, NAME, data)
+    cid = await make_connector(ctx, target)
+    await run_once(ctx, cid)
+    later = (target.local_dir / NAME).stat().st_mtime + 60
+    publish(target, NAME, data)  # the bank re-sends the day as it was, file mtime kept
+    _keep_mtime(target, NAME, later - 60)
+    _keep_mtime(target, NAME + ".sha256", later)
+
+    opened.clear()
+    run = await run_once(ctx, cid)
+    assert outcomes(run) == {NAME: "SKIPPED"}
+    assert "same SHA-256" in run["files"][0]["message"]
+    assert opened == [("sidecar", NAME + ".sha256")]
+    opened.clear()
+    assert outcomes(await run_once(ctx, cid)) == {NAME: "SKIPPED"}
+    assert opened == []  # the new sidecar is remembered
+    await assert_reconciled(ctx, {NAME: digest})
+
+
+async def test_correction_with_both_mtimes_preserved_is_fetched_by_a_forced_run(
+    ctx: AppContext, target: Target, opened: list[tuple[str, str]]
+) -> None:
+    # The known limit: stamped with the old mtimes, file and sidecar list exactly as before.
+    v1 = axis_csv(5000, seed=15)
+    v2 = v1.replace(b",SUCCESS,", b",FAILED!,", 1)
+    publish(target, NAME, v1)
+    cid = await make_connector(ctx, target)
+    await run_once(ctx, cid)
+    stamps = {n: (target.local_dir / n).stat().st_mtime for n in (NAME, NAME + ".sha256")}
+    publish(target, NAME, v2)
+    for name, stamp in stamps.items():
+        _keep_mtime(target, name, stamp)
+    assert outcomes(await run_once(ctx, cid)) == {NAME: "SKIPPED"}
+
+    forced = await run_once(ctx, cid, force=True)
+    assert outcomes(forced) == {NAME: "NEW_VERSION"}
+    await assert_reconciled(ctx, {f"{NAME} v1": sha(v1), f"{NAME} v2": sha(v2)})
+    opened.clear()
+    assert outcomes(await run_once(ctx, cid)) == {NAME: "SKIPPED"} and opened == []

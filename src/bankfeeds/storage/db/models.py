@@ -175,7 +175,11 @@ class IngestedFile(Base):
 
 
 class RemoteFile(Base):
-    """A remote file already verified, by name, size and mtime: the listing alone recognises it."""
+    """A remote file already verified, by name, size and mtime: the listing alone recognises it.
+
+    ``sidecar_size`` and ``sidecar_mtime`` are its sidecar as last listed (NULL: not seen yet, or
+    no sidecar): a new sidecar beside a file that lists as before may mean new bytes.
+    """
 
     __tablename__ = "recon_remote_file"
 
@@ -185,6 +189,8 @@ class RemoteFile(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    sidecar_size: Mapped[int | None] = mapped_column(BigInteger)
+    sidecar_mtime: Mapped[int | None] = mapped_column(BigInteger)
     file_id: Mapped[int] = mapped_column(ForeignKey("recon_ingested_file.id"))
     first_seen_run_id: Mapped[int | None] = mapped_column(ForeignKey("recon_connector_run.id"))
     created_at: Mapped[datetime]
