@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 from bankfeeds.access import users
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.connectors.schedule import cycle_date_for
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
+from bankfeeds.pipeline import handoff
 from bankfeeds.sandbox.server import SandboxHandle, start_sandbox
 from bankfeeds.storage.context import AppContext
 from tests.support.db import SqliteTemplates
@@ -130,7 +131,9 @@ class App:
             }
         )
         view, _ = self.run(
-            lambda ctx: connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+            lambda ctx: handoff.create_connector(
+                ctx=ctx, body=body, actor="test", idempotency_key=None
+            )
         )
         return str(view["id"])
 
@@ -166,14 +169,43 @@ def browser() -> Iterator[Browser]:
         instance.close()
 
 
+# Console errors that are not faults: a refused request (403, 422) that the test asserts on
+# itself, and a request htmx cancelled because a newer one replaced it (hx-sync "replace"), which
+# htmx reports as htmx:sendAbort after an htmx:afterRequest (a failed send or a timeout still
+# shows as its own htmx:sendError or htmx:timeout). Any other console error fails the test.
+_EXPECTED_CONSOLE = re.compile(
+    r"^(Failed to load resource: the server responded with a status of 4\d\d"
+    r"|htmx:(afterRequest|sendAbort)\b)"
+)
+
+
+def script_problems(page: Page) -> list[str]:
+    """Collect the page's uncaught exceptions and unexpected console errors as they happen."""
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        if message.type == "error" and not _EXPECTED_CONSOLE.match(message.text):
+            problems.append(f"console error: {message.text}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    return problems
+
+
 @pytest.fixture
 def page(browser: Browser, app: App) -> Iterator[Page]:
-    """A fresh browser context (no cookies) at 1280 x 800, rooted at the app."""
+    """A fresh browser context (no cookies) at 1280 x 800, rooted at the app.
+
+    The test fails if any page threw a JavaScript error or logged an unexpected console error.
+    """
     context = browser.new_context(base_url=app.url, viewport={"width": 1280, "height": 800})
     context.set_default_timeout(15_000)
     tab = context.new_page()
+    problems = script_problems(tab)
     yield tab
     context.close()
+    if problems:
+        pytest.fail("JavaScript errors in the page:\n" + "\n".join(problems), pytrace=False)
 
 
 def login(page: Page, name: str = "ada") -> None:

@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from bankfeeds.connectors.patterns import DEFAULT_PATTERNS
 from bankfeeds.sandbox.generate import generate_day
 from tests.e2e.conftest import PASSWORD, App, Sandbox, login, shot, target_day
 
@@ -53,6 +54,20 @@ def test_create_sftp_connector_through_the_dialog(page: Page, sandbox: Sandbox) 
     expect(page.locator("#card-conn_1")).to_contain_text("AXIS via sandbox")
     dialog.get_by_role("button", name="Close", exact=True).last.click()
     expect(page.get_by_role("dialog")).to_have_count(0)
+
+
+def test_choosing_a_provider_fills_its_default_file_pattern(page: Page) -> None:
+    login(page)
+    page.get_by_role("button", name="Add Connector").first.click()
+    dialog = page.get_by_role("dialog")
+    pattern = dialog.get_by_label("File Pattern", exact=True)
+    expect(pattern).to_have_value(DEFAULT_PATTERNS["AXIS"])
+    dialog.get_by_label("Provider", exact=True).select_option("HDFC")
+    expect(pattern).to_have_value(DEFAULT_PATTERNS["HDFC"])
+    # A pattern the user typed is theirs: another provider does not overwrite it.
+    pattern.fill("HDFC_custom_YYYYMMDD.csv")
+    dialog.get_by_label("Provider", exact=True).select_option("SBI")
+    expect(pattern).to_have_value("HDFC_custom_YYYYMMDD.csv")
 
 
 def test_test_connection_and_trust_the_host_key(page: Page, app: App, sandbox: Sandbox) -> None:

@@ -8,8 +8,11 @@ X-Forwarded-For names, and on a clock the test moves, so back-off is measured wi
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +27,7 @@ import uvicorn
 from bankfeeds.access import login_throttle, tokens, users
 from bankfeeds.app.cli import server_config
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
 
 PASSWORD = "correct horse battery"
@@ -154,6 +157,41 @@ async def _fail_many(settings: Settings, clock: Clock, address: str, count: int)
         await ctx.close()
 
 
+#: Five failed logins for ada from the attacker's address, counted by a process of its own.
+_OTHER_PROCESS = """
+import asyncio, os
+from bankfeeds.access import login_throttle
+from bankfeeds.core.config import load_settings
+from bankfeeds.storage.context import AppContext
+
+async def main() -> None:
+    ctx = AppContext.build(load_settings(_env_file=None))
+    try:
+        for _ in range(5):
+            await login_throttle.failed(ctx=ctx, user="ada", address=os.environ["ADDRESS"])
+    finally:
+        await ctx.close()
+
+asyncio.run(main())
+"""
+
+
+def test_failures_counted_by_another_process_hold_here(proxied: Server, settings: Settings) -> None:
+    # Behind a load balancer each login may reach another process: the counts must be shared.
+    assert settings.database_url is not None and settings.secret_key is not None
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "BANKFEEDS_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "BANKFEEDS_DATA_DIR": str(settings.data_dir),
+        "SCHEDULER_ENABLED": "false",
+        "ADDRESS": ATTACKER,
+    }
+    subprocess.run([sys.executable, "-c", _OTHER_PROCESS], env=env, check=True, timeout=60)
+    assert proxied.login("ada", PASSWORD, ATTACKER).status_code == 429
+    assert proxied.login("ada", PASSWORD, OFFICE).status_code == 303
+
+
 def test_password_failures_never_stop_a_token(proxied: Server, settings: Settings) -> None:
     for i in range(20):  # twenty names, one wrong password each, from one address
         assert proxied.login(f"user{i}", "wrong password!", ATTACKER).status_code == 401
@@ -227,3 +265,33 @@ def test_the_scheme_is_believed_only_from_a_trusted_proxy(proxied: Server, direc
         page = httpx.get(server.url + "/ui/login", headers=headers)
         assert page.status_code == 200
         assert ("secure" in page.headers["set-cookie"].lower()) is secure
+
+
+def _login_via_tls_proxy(server: Server) -> httpx.Response:
+    """A password login from a page at https://bankfeeds.example, through a TLS proxy that sends
+    the app its own upstream address as Host (nginx's default) and the public one as
+    X-Forwarded-Host."""
+    headers = {
+        "X-Forwarded-For": OFFICE,
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "bankfeeds.example",
+    }
+    with httpx.Client(base_url=server.url, timeout=30, headers=headers) as client:
+        page = client.get("/ui/login")
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert found is not None
+        # The cookie is Secure when the page came over https; the proxy would pass it on.
+        cookie = "; ".join(f"{k}={v}" for k, v in page.cookies.items())
+        data = {"csrf_token": found.group(1), "username": "ada", "password": PASSWORD}
+        origin = {"Origin": "https://bankfeeds.example", "Cookie": cookie}
+        return client.post("/ui/login", data=data, headers=origin)
+
+
+def test_the_public_host_is_believed_only_from_a_trusted_proxy(
+    proxied: Server, direct: Server
+) -> None:
+    # Behind a TLS-terminating proxy the page's Origin is the public host, not the Host the
+    # proxy sends upstream: the Origin check must compare it with X-Forwarded-Host.
+    assert _login_via_tls_proxy(proxied).status_code == 303
+    # Without a trusted proxy X-Forwarded-Host is the client's own claim: the Host must match.
+    assert _login_via_tls_proxy(direct).status_code == 403

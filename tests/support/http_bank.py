@@ -129,6 +129,10 @@ def create_test_bank() -> FastAPI:
     async def missing() -> Response:
         return Response("no such report\n" * 50, status_code=404, media_type="text/plain")
 
+    @app.get("/empty")
+    async def empty() -> Response:
+        return Response(status_code=204)
+
     @app.get("/redirect")
     async def redirect(to: str, code: int = 302) -> Response:
         return Response(status_code=code, headers={"Location": to})

@@ -14,14 +14,14 @@ import logging
 from typing import Any, cast
 
 import polars as pl
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, case, delete, insert, select, update
 
 from bankfeeds.connectors.bank_names import bank_directory
 from bankfeeds.connectors.banks import BankDirectory, rows_for_provider
 from bankfeeds.core.ids import public_id
 from bankfeeds.desk.exceptions import resolve_by_system
 from bankfeeds.normalise.service import store_parquet
-from bankfeeds.recon.jobs import job_files
+from bankfeeds.recon.jobs import SUPERSEDED, job_files
 from bankfeeds.recon.match import ReconResult, reconcile
 from bankfeeds.recon.results import exception_rows, job_summary
 from bankfeeds.storage.context import AppContext
@@ -162,10 +162,16 @@ async def _fail(ctx: AppContext, job_pk: int, message: str) -> None:
 
 
 async def _release(ctx: AppContext, job_pk: int) -> None:
-    """Shutting down mid-job: back to PENDING for the next worker."""
+    """Shutting down mid-job: back to PENDING for the next worker (SUPERSEDED if replaced)."""
+    replaced = ReconJob.superseded_by_id.is_not(None)
     async with ctx.sessions.begin() as session:
         await session.execute(
             update(ReconJob)
             .where(ReconJob.id == job_pk, ReconJob.status == "RUNNING")
-            .values(status="PENDING", started_at=None)
+            .values(
+                # No worker claims a superseded job, so PENDING would be for ever.
+                status=case((replaced, SUPERSEDED), else_="PENDING"),
+                started_at=None,
+                finished_at=case((replaced, ctx.clock()), else_=None),
+            )
         )

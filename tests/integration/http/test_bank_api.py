@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bankfeeds.connectors.sources import http_params_from
+from bankfeeds.core.errors import ApiRefused
 from bankfeeds.sandbox.bank_api import run_bank_api
 from bankfeeds.sandbox.generate import generate_day
-from bankfeeds.transports.http.errors import ApiRefused
 from bankfeeds.transports.http.source import ApiDelivery, HttpParams, open_http
 
 DAY = date(2025, 1, 10)
@@ -42,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 def params(demo: Demo, endpoint: str, **changes: object) -> HttpParams:
     config = {"baseUrl": demo.url, "endpoint": endpoint, "authType": "bearer",
               "queryParams": {"date": "{cycleDate}"}, **changes}  # fmt: skip
-    return HttpParams.from_config(
+    return http_params_from(
         config, {"token": TOKEN}, allow_hosts=frozenset({"127.0.0.1"}), max_bytes=1 << 24
     )
 
@@ -89,7 +90,9 @@ async def test_a_missing_token_is_refused(demo: Demo, tmp_path: Path) -> None:
         await fetch(p, tmp_path / "s")
 
 
-async def test_a_day_without_a_file_is_a_404_with_a_reason(demo: Demo, tmp_path: Path) -> None:
-    with pytest.raises(ApiRefused, match="No AXIS settlement file for 2025-01-11") as caught:
-        await fetch(params(demo, "/v1/settlements.csv"), tmp_path / "s", date(2025, 1, 11))
-    assert caught.value.http_status == 404
+async def test_a_day_without_a_file_is_no_data_with_the_banks_reason(
+    demo: Demo, tmp_path: Path
+) -> None:
+    got = await fetch(params(demo, "/v1/settlements.csv"), tmp_path / "s", date(2025, 1, 11))
+    assert got.no_data is not None and got.pages == [] and got.size == 0
+    assert "HTTP 404: No AXIS settlement file for 2025-01-11 yet." in got.no_data

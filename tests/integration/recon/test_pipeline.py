@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import hashlib
 import io
@@ -80,6 +81,76 @@ async def test_new_version_supersedes_the_old_job(ctx: AppContext, target: Targe
     assert new.status == "COMPLETED"
     assert new.summary is not None and old.summary is not None
     assert (old.summary["bankRows"], new.summary["bankRows"]) == (50, 49)
+
+
+async def test_a_pending_job_superseded_before_it_ran_is_marked_superseded(
+    ctx: AppContext, target: Target
+) -> None:
+    (axis, _pg) = generate_day(target.local_dir, DAY, providers=("AXIS",), rows=50)
+    ids = {p: await make_connector(ctx, target, p) for p in ("AXIS", "PG")}
+    for cid in ids.values():
+        await run_once(ctx, cid)
+    (pending,) = await jobs(ctx)
+    assert pending.status == "PENDING"
+    lines = axis.read_text().splitlines(keepends=True)
+    target.put(axis.name, "".join(lines[:-1]).encode())  # restated before any worker ran
+    digest = hashlib.sha256((target.local_dir / axis.name).read_bytes()).hexdigest()
+    target.put(axis.name + ".sha256", f"{digest}  {axis.name}\n".encode())
+    await run_once(ctx, ids["AXIS"])
+    old, new = await jobs(ctx)
+    assert (old.status, old.superseded_by_id) == ("SUPERSEDED", new.id)
+    assert new.status == "PENDING"
+    assert await work_jobs(ctx) == [new.id]
+    old, new = await jobs(ctx)
+    assert (old.status, new.status) == ("SUPERSEDED", "COMPLETED")
+
+
+async def test_a_superseded_job_whose_worker_died_ends_superseded(
+    ctx: AppContext, target: Target
+) -> None:
+    (axis, _pg) = generate_day(target.local_dir, DAY, providers=("AXIS",), rows=20)
+    ids = {p: await make_connector(ctx, target, p) for p in ("AXIS", "PG")}
+    for cid in ids.values():
+        await run_once(ctx, cid)
+    (job,) = await jobs(ctx)
+    assert await recon.claim_jobs(ctx, limit=5) == [job.id]  # ...and the worker dies here
+    lines = axis.read_text().splitlines(keepends=True)
+    target.put(axis.name, "".join(lines[:-1]).encode())
+    digest = hashlib.sha256((target.local_dir / axis.name).read_bytes()).hexdigest()
+    target.put(axis.name + ".sha256", f"{digest}  {axis.name}\n".encode())
+    await run_once(ctx, ids["AXIS"])
+    old, new = await jobs(ctx)
+    assert (old.status, old.superseded_by_id) == ("RUNNING", new.id)  # its worker may yet finish
+    later = ctx.clock() + recon.RECLAIM_AFTER + timedelta(seconds=1)
+    ctx.clock = lambda: later
+    assert await recon.claim_jobs(ctx, limit=5) == [new.id]
+    old, new = await jobs(ctx)
+    assert (old.status, old.finished_at is not None) == ("SUPERSEDED", True)
+
+
+async def test_a_superseded_job_handed_back_on_shutdown_ends_superseded(
+    ctx: AppContext, target: Target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (axis, _pg) = generate_day(target.local_dir, DAY, providers=("AXIS",), rows=20)
+    ids = {p: await make_connector(ctx, target, p) for p in ("AXIS", "PG")}
+    for cid in ids.values():
+        await run_once(ctx, cid)
+    (job,) = await jobs(ctx)
+    assert await recon.claim_jobs(ctx, limit=5) == [job.id]
+    lines = axis.read_text().splitlines(keepends=True)
+    target.put(axis.name, "".join(lines[:-1]).encode())
+    digest = hashlib.sha256((target.local_dir / axis.name).read_bytes()).hexdigest()
+    target.put(axis.name + ".sha256", f"{digest}  {axis.name}\n".encode())
+    await run_once(ctx, ids["AXIS"])
+
+    async def shutdown(*_: object) -> str:
+        raise asyncio.CancelledError
+
+    monkeypatch.setattr(recon_run, "store_parquet", shutdown)
+    with pytest.raises(asyncio.CancelledError):
+        await recon_run.run_job(ctx, job.id)
+    old, new = await jobs(ctx)
+    assert (old.status, old.superseded_by_id, new.status) == ("SUPERSEDED", new.id, "PENDING")
 
 
 def _corrupt(data: bytes, lines: set[int]) -> bytes:

@@ -6,16 +6,17 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 
 from bankfeeds.access import web_sessions
 from bankfeeds.access.auth import Principal, Role
 from bankfeeds.core import proxies
-from bankfeeds.core.errors import Forbidden, Unauthorized
+from bankfeeds.core.errors import CsrfRefused, Forbidden, LoginRequired
 from bankfeeds.core.proxies import parse_networks
-from bankfeeds.http.api.deps import context
+from bankfeeds.http.deps import context
 
 SESSION_COOKIE = "bf_session"
 LOGIN_COOKIE = "bf_login_csrf"
@@ -24,14 +25,23 @@ CSRF_FIELD = "csrf_token"
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class LoginRequired(Unauthorized):
-    """Log in to use bankfeeds."""
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
-class CsrfRefused(Forbidden):
-    """The form's CSRF token is missing or wrong; reload the page and try again."""
+def _our_hosts(request: Request, scheme: str) -> set[str]:
+    """The hosts our pages are served at: ``Host``, and behind a proxy ``X-Forwarded-Host``.
 
-    code = "csrf-refused"
+    A proxy (nginx by default) may send its upstream's address as ``Host`` and the one the
+    browser used as ``X-Forwarded-Host``. That header is read only when trusted proxies are
+    configured; a page on another site cannot set it anyway (a cross-site request with a custom
+    header needs a CORS preflight, which this app never grants).
+    """
+    hosts = [request.headers.get("host", "")]
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded and context(request).settings.trusted_proxies:
+        hosts.append(forwarded.split(",")[0])  # the first proxy's: the host the browser asked
+    default = _DEFAULT_PORTS.get(scheme, "")
+    return {h.strip().lower().removesuffix(default) for h in hosts if h.strip()}
 
 
 def same_origin(request: Request) -> bool:
@@ -43,8 +53,9 @@ def same_origin(request: Request) -> bool:
     """
     origin = request.headers.get("origin")
     if origin is not None:
-        host = request.headers.get("host", "").lower()
-        return bool(host) and urlsplit(origin.strip()).netloc.lower() == host
+        parts = urlsplit(origin.strip())
+        netloc = parts.netloc.lower().removesuffix(_DEFAULT_PORTS.get(parts.scheme, ""))
+        return bool(netloc) and netloc in _our_hosts(request, parts.scheme)
     return request.headers.get("sec-fetch-site", "same-origin") in {"same-origin", "none"}
 
 
@@ -144,3 +155,9 @@ def client_address(request: Request) -> str:
 def new_login_token() -> str:
     """A random token for the login form's double-submit cookie."""
     return secrets.token_urlsafe(24)
+
+
+#: The UI user a page needs: any logged-in user, or one holding a role.
+Viewer = Annotated[UiUser, Depends(ui_user)]
+Operator = Annotated[UiUser, Depends(ui_require(Role.OPERATOR))]
+Admin = Annotated[UiUser, Depends(ui_require(Role.ADMIN))]

@@ -1,6 +1,6 @@
 """The HTTP API source: the only code that fetches settlement data from a bank's API (httpx).
 
-Every request and every redirect hop passes the SSRF guard (``adapters/ssrf.py``) and then
+Every request and every redirect hop passes the SSRF guard (``transports/ssrf.py``) and then
 connects to the address the guard checked, sending the real host name as ``Host`` and as the TLS
 server name, so the certificate is still verified for the host. Bodies stream to staging files,
 hashed as they arrive and cut off at the size cap. Whether a checksum mismatch fails the file is
@@ -28,18 +28,17 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
-from bankfeeds.connectors.model import headers_of
-from bankfeeds.core.errors import ConfigError, ParseError
-from bankfeeds.core.redact import redact, secret_values
-from bankfeeds.transports.addresses import DEFAULT_PORTS, Origin
-from bankfeeds.transports.checksum import parse_sidecar
-from bankfeeds.transports.http.errors import (
+from bankfeeds.core.errors import (
     ApiProtocolError,
     ApiRateLimited,
     ApiRefused,
     ApiUnavailable,
+    ParseError,
     ResponseTooLarge,
 )
+from bankfeeds.core.redact import redact, secret_values
+from bankfeeds.transports.addresses import DEFAULT_PORTS, Origin
+from bankfeeds.transports.checksum import parse_sidecar
 from bankfeeds.transports.http.formats import (
     json_records,
     write_csv_pages,
@@ -49,13 +48,9 @@ from bankfeeds.transports.http.formats import (
 from bankfeeds.transports.http.requests import (
     build_url,
     checksum_header_sha256,
-    control_problem,
     cursor_value,
     day_file_name,
     digest_sha256,
-    endpoint_problem,
-    header_name_problem,
-    header_value_problem,
     next_link,
     render_tokens,
     retry_after_seconds,
@@ -112,103 +107,6 @@ class HttpParams:
     #: PEM file of CA certificates to trust instead of the public ones (a bank's private CA).
     ca_file: str | None = None
 
-    @classmethod
-    def from_config(
-        cls,
-        config: dict[str, Any],
-        secrets: dict[str, str],
-        *,
-        allow_hosts: frozenset[str],
-        max_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> HttpParams:
-        """Build from a connector's wire-format (camelCase) config and its decrypted secrets."""
-
-        def text(key: str) -> str | None:
-            value = config.get(key)
-            return str(value) if value not in (None, "") else None
-
-        def number(key: str, default: float) -> float:
-            value = config.get(key)
-            try:
-                return float(value) if value is not None else default
-            except (TypeError, ValueError):
-                raise ConfigError(f"{key} must be a number, not {value!r}.") from None
-
-        params = cls(
-            base_url=text("baseUrl") or "",
-            endpoint=text("endpoint") or "",
-            auth_type=config.get("authType") or "none",
-            token=secrets.get("token"),
-            api_key=secrets.get("apiKey"),
-            api_key_header=text("apiKeyHeader") or "X-API-Key",
-            username=text("username"),
-            password=secrets.get("password"),
-            headers=headers_of(config, secrets),
-            query_params=dict(config.get("queryParams") or {}),
-            response_format=config.get("responseFormat") or "csv",
-            records_path=text("recordsPath"),
-            pagination=config.get("pagination") or "none",
-            cursor_field=text("cursorField"),
-            cursor_param=text("cursorParam") or "cursor",
-            checksum_header=text("checksumHeader"),
-            sidecar_url=text("sidecarUrl"),
-            max_pages=int(number("maxPages", 1000)),
-            record_tag=text("recordTag"),
-            connect_timeout=number("connectTimeout", 15),
-            read_timeout=number("readTimeout", 60),
-            max_bytes=max_bytes,
-            allow_hosts=allow_hosts,
-        )
-        params.check()
-        return params
-
-    def check(self) -> None:
-        """Raise ConfigError for a combination that cannot work (checked before any request)."""
-        problems = []
-        if not self.base_url:
-            problems.append("baseUrl is required")
-        if self.auth_type not in ("none", "bearer", "apiKey", "basic"):
-            problems.append(f"authType {self.auth_type!r} is not none, bearer, apiKey or basic")
-        needs = {"bearer": ("token", self.token), "apiKey": ("apiKey", self.api_key)}
-        if self.auth_type in needs and not needs[self.auth_type][1]:
-            problems.append(f"authType {self.auth_type} needs {needs[self.auth_type][0]}")
-        if self.auth_type == "basic" and not (self.username and self.password is not None):
-            problems.append("authType basic needs username and password")
-        if self.response_format not in ("csv", "json", "xml"):
-            problems.append(f"responseFormat {self.response_format!r} is not csv, json or xml")
-        if self.pagination not in ("none", "link", "cursor"):
-            problems.append(f"pagination {self.pagination!r} is not none, link or cursor")
-        if self.pagination == "cursor" and (
-            not self.cursor_field or self.response_format != "json"
-        ):
-            problems.append("cursor pagination needs cursorField and responseFormat json")
-        if self.sidecar_url and self.pagination != "none":
-            problems.append("a sidecarUrl checks one response, so it cannot be used with paging")
-        if not 1 <= self.max_pages <= 100_000:
-            problems.append("maxPages must be between 1 and 100000")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
-            problems.append("connectTimeout and readTimeout must be positive")
-        problems += self._header_problems()
-        if self.endpoint and (problem := endpoint_problem(self.endpoint)) is not None:
-            problems.append(f"endpoint {problem}")
-        if problems:
-            raise ConfigError("The API connector cannot be used: " + "; ".join(problems) + ".")
-
-    def _header_problems(self) -> list[str]:
-        """The save-time header rules again (a row saved before they existed may break them)."""
-        problems = []
-        for name, value in [*self.headers.items(), (self.api_key_header, "")]:
-            if (problem := header_name_problem(name)) is not None:
-                problems.append(f"the header {name!r} {problem}")
-            elif (problem := header_value_problem(value)) is not None:
-                problems.append(f"the value of header {name!r} {problem}")  # never the value
-        for field_name, secret in (("token", self.token), ("apiKey", self.api_key)):
-            if secret is not None and (problem := header_value_problem(secret)) is not None:
-                problems.append(f"{field_name} {problem}")
-        if self.password is not None and (problem := control_problem(self.password)):
-            problems.append(f"password {problem}")
-        return problems
-
     def secret_values(self) -> tuple[str, ...]:
         """Every value error text must not carry: secrets, header values, the Basic pair."""
         secrets = {"token": self.token, "apiKey": self.api_key, "password": self.password}
@@ -243,6 +141,8 @@ class ApiDelivery:
     sha256: str
     size: int
     name: str
+    #: Why the bank has nothing for the day (a holiday); then there is no file to ingest.
+    no_data: str | None = None
 
     @property
     def checksum_mismatches(self) -> list[Page]:
@@ -487,7 +387,7 @@ class HttpSource:
         said = _message_from(text.encode("utf-8"))
         status = response.status_code
         sentence = self._say(
-            f"{_shown(url)} answered HTTP {status}" + (f": {said}" if said else "")
+            f"{_shown(url)} answered HTTP {status}" + (f": {said.rstrip('.')}" if said else "")
         )
         if status >= 500:
             raise ApiUnavailable(sentence + ".", http_status=status)
@@ -656,6 +556,8 @@ class HttpSource:
 
         ``progress`` gets the running byte count. Page files stay in ``staging`` next to the
         assembled file (the caller cleans staging); on failure this call's files are removed.
+        A day the bank has nothing for (the first request answers 404, or no page has a byte or
+        a record) is a delivery with ``no_data`` set and no file.
         """
         p = self.params
         first = build_url(p.base_url, p.endpoint, p.query_params, cycle_date)
@@ -677,13 +579,27 @@ class HttpSource:
                 dest = staging / (
                     name if single_csv else f"{stem}.page{number:04d}.{p.response_format}"
                 )
-                page, headers, filename = await self._fetch_page(url, dest, budget, _origin(first))
+                try:
+                    page, headers, filename = await self._fetch_page(
+                        url, dest, budget, _origin(first)
+                    )
+                except ApiRefused as exc:
+                    # A bank API says "no file for that day" (a holiday) with a 404 on the day's
+                    # first request; a 404 on a later page is a broken chain and stays an error.
+                    if pages or exc.http_status != 404:
+                        raise
+                    return self._no_data(cycle_date, staging / name, exc.message)
                 pages.append(page)
                 if p.sidecar_url:
                     pages[-1] = await self._sidecar(page, filename, cycle_date)
                 url = await self._next_url(first, page, headers)
                 if url is not None and url in seen:
                     raise ApiProtocolError(f"{_shown(first)}'s pages lead back to {_shown(url)}.")
+            if not any(pg.size for pg in pages):  # 204 No Content, or empty bodies
+                for page in pages:
+                    page.path.unlink(missing_ok=True)
+                why = f"{_shown(first)} sent nothing."
+                return self._no_data(cycle_date, staging / name, why, pages)
             if single_csv:
                 only = pages[0]
                 return ApiDelivery(pages, only.path, only.sha256, only.size, name)
@@ -694,13 +610,27 @@ class HttpSource:
             for page in pages:
                 page.path.unlink(missing_ok=True)
             raise
+        if size == 0:  # JSON or XML pages without a single record
+            why = f"{_shown(first)} returned no records."
+            return self._no_data(cycle_date, staging / name, why, pages)
         return ApiDelivery(pages, staging / name, sha256, size, name)
+
+    @staticmethod
+    def _no_data(
+        cycle_date: date, path: Path, why: str, pages: list[Page] | None = None
+    ) -> ApiDelivery:
+        """The delivery of a day the bank has nothing for: no file, and the reason."""
+        sentence = f"No data for {cycle_date.isoformat()}: {why}"
+        return ApiDelivery(pages or [], path, "", 0, path.name, no_data=sentence)
 
 
 @contextlib.asynccontextmanager
 async def open_http(params: HttpParams) -> AsyncIterator[HttpSource]:
-    """An HttpSource for ``params`` (checked first); closes its connections on exit."""
-    params.check()
+    """An HttpSource for ``params``; closes its connections on exit.
+
+    A connector's params were checked by its config model (``connectors.model.ApiConfig``)
+    when they were built, so nothing is checked again here.
+    """
     tls = await asyncio.to_thread(_ssl_context, params.ca_file)
     source = HttpSource(params, tls)
     try:
