@@ -5,21 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from bankfeeds.access.auth import Principal, Role
-from bankfeeds.http.api.deps import context, require
+from bankfeeds.http.deps import Ctx, Operator, Viewer
 from bankfeeds.pipeline.worker import Worker
 from bankfeeds.recon import jobs as recon
-from bankfeeds.recon import queries as recon_queries
-from bankfeeds.storage.context import AppContext
+from bankfeeds.recon import views as recon_views
 
 router = APIRouter(prefix="/ops/recon", tags=["recon"])
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 
 class Rerun(BaseModel):
@@ -37,12 +32,14 @@ async def list_jobs(
     _: Viewer,
     provider: Annotated[str | None, Query(max_length=16)] = None,
     cycle_date: Annotated[date | None, Query(alias="date")] = None,
-    status: Annotated[str | None, Query(pattern="^(PENDING|RUNNING|COMPLETED|FAILED)$")] = None,
+    status: Annotated[
+        str | None, Query(pattern="^(PENDING|RUNNING|COMPLETED|FAILED|SUPERSEDED)$")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """Recon jobs, newest first."""
-    return await recon_queries.list_jobs(
+    return await recon_views.list_jobs(
         ctx=ctx, provider=provider, cycle_date=cycle_date, status=status, cursor=cursor, limit=limit
     )
 
@@ -62,12 +59,12 @@ async def rerun(body: Rerun, request: Request, ctx: Ctx, who: Operator) -> dict[
 @router.get("/jobs/{job_id}")
 async def get_job(job_id: str, ctx: Ctx, _: Viewer) -> dict[str, Any]:
     """One job with counts and paise totals per outcome."""
-    return await recon_queries.get_job(ctx=ctx, job_id=job_id)
+    return await recon_views.get_job(ctx=ctx, job_id=job_id)
 
 
 @router.get("/jobs/{job_id}/results.csv")
 async def results_csv(job_id: str, ctx: Ctx, _: Viewer) -> StreamingResponse:
     """Every outcome row of a completed job, streamed as CSV."""
-    chunks = await recon_queries.results_csv(ctx=ctx, job_id=job_id)
+    chunks = await recon_views.results_csv(ctx=ctx, job_id=job_id)
     headers = {"Content-Disposition": f'attachment; filename="{job_id}-results.csv"'}
     return StreamingResponse(chunks, media_type="text/csv; charset=utf-8", headers=headers)
