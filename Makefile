@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 4
 
-.PHONY: install lint format test test-fast test-faults demo serve bench clean connectors-up connectors-seed connectors-demo
+.PHONY: install lint format test test-deps test-fast test-faults demo serve bench clean connectors-up connectors-seed connectors-demo
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff format src tests bench
@@ -26,6 +27,11 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
+
+# What the tests that skip need (sshd, Chromium, GnuPG, PostgreSQL on 127.0.0.1:5432, which
+# `make test` then finds): installs and starts them as .ci/run does. Debian/Ubuntu, root or sudo.
+test-deps:
+	.ci/deps.sh
 
 # The fault-injection and attack scenarios alone (make test runs them too).
 test-faults: $(STAMP)

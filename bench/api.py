@@ -40,10 +40,10 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 from sqlalchemy import insert
 
 from bankfeeds.access import tokens
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.config import load_settings
 from bankfeeds.core.ids import parse_id
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db import migrate
 from bankfeeds.storage.db.models import ConnectorRun
@@ -117,7 +117,7 @@ async def seed(settings_env: dict[str, str]) -> str:
         now = ctx.clock()
         ids = []
         for i in range(CONNECTORS):
-            view, _ = await connectors.create(
+            view, _ = await handoff.create_connector(
                 ctx=ctx, body=_body(i), actor="bench", idempotency_key=None
             )
             ids.append(parse_id("connector", str(view["id"])))

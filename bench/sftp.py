@@ -43,16 +43,17 @@ import paramiko  # type: ignore[import-untyped]
 from sqlalchemy import func, select
 from tests.support.sshd import KEY_USER, Sshd, running_sshd
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.config import load_settings
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline import run as ingest
 from bankfeeds.scheduling import runs
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db import migrate
 from bankfeeds.storage.db.models import ConnectorRun, RunFile
 from bankfeeds.storage.secrets import generate_key
-from bankfeeds.transports.sftp.client import CIPHERS, SftpParams, open_sftp
+from bankfeeds.transports.sftp.client import CIPHERS, open_sftp
+from bankfeeds.transports.sftp.params import SftpParams
 from bench.common import Row, Samples, machine, markdown_table, stopwatch, write_json
 
 DAY = date(2025, 1, 10)
@@ -183,7 +184,9 @@ async def add_connector(ctx: AppContext, env: Env, remote_dir: str) -> str:
     body = ConnectorCreate.model_validate(
         {"name": f"bench {remote_dir}", "type": "SFTP", "provider": "AXIS", "config": config}
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="bench", idempotency_key=None)
+    view, _ = await handoff.create_connector(
+        ctx=ctx, body=body, actor="bench", idempotency_key=None
+    )
     return str(view["id"])
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from bankfeeds.access import tokens
 from bankfeeds.connectors.schedule import cycle_date_for
 from bankfeeds.core.config import Settings, load_settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.sandbox.server import SandboxHandle
 from bankfeeds.scheduling import runs
 from bankfeeds.storage.context import AppContext

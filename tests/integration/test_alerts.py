@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 from tests.support.receiver import Receiver
 
 from bankfeeds.alerts.outbox import AlertDispatcher, emit
-from bankfeeds.alerts.rules import Webhook
-from bankfeeds.core.config import Settings
+from bankfeeds.core.config import Settings, Webhook
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import AlertEvent
 

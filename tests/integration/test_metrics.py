@@ -14,7 +14,7 @@ from sqlalchemy import event
 from tests.support.server import serve
 
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.monitoring.health import health_many
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import (

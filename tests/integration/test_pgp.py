@@ -25,7 +25,8 @@ from tests.support.pgp import (
     stop_agent,
 )
 
-from bankfeeds.ingest.pgp import PgpFailed, Plaintext, decrypt, is_pgp, plaintext_name
+from bankfeeds.core.errors import PgpFailed
+from bankfeeds.ingest.pgp import Plaintext, decrypt, is_pgp, plaintext_name
 
 CSV = b"TXNID,CREDIT_AMT\n" + b"".join(b"T%05d,%d.00\n" % (i, i % 997) for i in range(20_000))
 

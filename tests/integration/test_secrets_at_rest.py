@@ -11,11 +11,11 @@ from tests.support.bodies import with_config
 from bankfeeds.access import tokens
 from bankfeeds.access.auth import Principal, Role
 from bankfeeds.access.key_rotation import rotate_secrets
-from bankfeeds.connectors import service as connectors
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.config import Settings, sync_url
 from bankfeeds.core.errors import ConfigError, SecretsError
+from bankfeeds.monitoring import connectors as monitored
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.secrets import SecretBox, generate_key
 
@@ -41,7 +41,7 @@ async def test_no_plaintext_secret_in_database(ctx: AppContext, settings: Settin
     key = asyncssh.generate_private_key("ssh-ed25519")
     key_text = key.export_private_key(passphrase=PASSPHRASE).decode()
     who = Principal("t", Role.ADMIN)
-    await connectors.create(
+    await handoff.create_connector(
         ctx=ctx,
         body=ConnectorCreate.model_validate(with_config(password=PASSWORD)),
         actor=who.name,
@@ -49,7 +49,7 @@ async def test_no_plaintext_secret_in_database(ctx: AppContext, settings: Settin
     )
     body = with_config(password=None, privateKey=key_text, passphrase=PASSPHRASE)
     body["name"] = "key based"
-    await connectors.create(
+    await handoff.create_connector(
         ctx=ctx, body=ConnectorCreate.model_validate(body), actor=who.name, idempotency_key=None
     )
     _, token = await tokens.create_token(ctx=ctx, name="n", role="admin", actor="t")
@@ -61,7 +61,7 @@ async def test_no_plaintext_secret_in_database(ctx: AppContext, settings: Settin
 
 
 async def test_rotation_keeps_secrets_readable(ctx: AppContext, settings: Settings) -> None:
-    await connectors.create(
+    await handoff.create_connector(
         ctx=ctx,
         body=ConnectorCreate.model_validate(with_config(password=PASSWORD)),
         actor="t",
@@ -75,7 +75,7 @@ async def test_rotation_keeps_secrets_readable(ctx: AppContext, settings: Settin
         await both.close()
     only_new = AppContext.build(_with_keys(settings, new_key))
     try:
-        view = await connector_views.get_connector(ctx=only_new, connector_id="conn_1")
+        view = await monitored.get_connector(ctx=only_new, connector_id="conn_1")
         assert view["hasPassword"] is True
     finally:
         await only_new.close()

@@ -13,7 +13,7 @@ import httpx
 from tests.support.server import serve
 
 from bankfeeds.core.config import load_settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.secrets import generate_key
 

@@ -10,8 +10,8 @@ from fastapi import FastAPI
 
 from bankfeeds.access import users
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
-from bankfeeds.http.api.headers import script_hashes
+from bankfeeds.http.app import create_app
+from bankfeeds.http.headers import script_hashes
 from bankfeeds.storage.context import AppContext
 from tests.security.conftest import Live
 from tests.support.bodies import spec_body

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bankfeeds.access import audit
-from bankfeeds.connectors import service as connectors
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.ids import public_id
+from bankfeeds.monitoring import connectors as monitored
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline import run as ingest
 from bankfeeds.scheduling import runs
 from bankfeeds.scheduling import views as run_views
@@ -49,7 +49,7 @@ async def _connector(ctx: AppContext, target: Target, port: int, **cfg: Any) -> 
     body = ConnectorCreate.model_validate(
         {"name": "AXIS", "type": "SFTP", "provider": "AXIS", "config": config}
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
 
 
@@ -115,7 +115,7 @@ async def test_key_changed_after_first_contact_pinned_it_fetches_nothing(
 
 async def connectors_view(ctx: AppContext, connector_id: str) -> str | None:
     """The connector's pinned host key fingerprint."""
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     return view["config"].get("hostKeyFingerprint")
 
 

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from bankfeeds.access import tokens
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.monitoring import metrics
 from bankfeeds.storage.context import AppContext
 from tests.security.conftest import Live

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
-from bankfeeds.http.api.app import create_app
+from bankfeeds.core.errors import UnsafeTarget
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
-from bankfeeds.transports.http.errors import UnsafeTarget
 from bankfeeds.transports.sftp.address import checked_address
 from tests.security.conftest import Live
 from tests.support.bodies import with_config

@@ -8,9 +8,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.ids import public_id
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline import run as ingest
 from bankfeeds.scheduling import runs
 from bankfeeds.scheduling import views as run_views
@@ -76,7 +76,7 @@ async def make_connector(
     body = ConnectorCreate.model_validate(
         {"name": f"AXIS {target.kind}", "type": "SFTP", "provider": "AXIS", "config": config}
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
 
 

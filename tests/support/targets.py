@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bankfeeds.sandbox.server import SandboxHandle, start_sandbox
-from bankfeeds.transports.sftp.client import SftpParams
+from bankfeeds.transports.sftp.params import SftpParams
 from tests.support.sshd import PASSWORD, PASSWORD_USER, Sshd
 
 

@@ -27,11 +27,11 @@ from typing import Any, Protocol
 import asyncssh
 from sqlalchemy import func, select, update
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core import faults
 from bankfeeds.core.config import Settings, sync_url
 from bankfeeds.normalise.service import STRANDED_AFTER
+from bankfeeds.pipeline import handoff
 from bankfeeds.sandbox.server import _BankServer, _ChrootedSFTP, ensure_host_key
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import ConnectorRun, IngestedFile
@@ -336,7 +336,9 @@ async def sftp_connector(
             },
         }
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="faults", idempotency_key=None)
+    view, _ = await handoff.create_connector(
+        ctx=ctx, body=body, actor="faults", idempotency_key=None
+    )
     return str(view["id"])
 
 

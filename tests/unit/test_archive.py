@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bankfeeds.ingest.archive import ArchiveRefused, Member, gunzip, unzip
+from bankfeeds.core.errors import ArchiveRefused
+from bankfeeds.ingest.archive import Member, gunzip, unzip
 
 MIB = 1 << 20
 GIB = 1 << 30

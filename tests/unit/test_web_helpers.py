@@ -1,16 +1,12 @@
-"""Pure parts of the web UI: password hashing, session cookies, dialog forms, schedule words."""
+"""Pure parts of the web UI: password hashing, dialog forms, schedule words."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from starlette.datastructures import FormData
 
-from bankfeeds.access import web_sessions
 from bankfeeds.access.users import hash_password, verify_password
 from bankfeeds.core.errors import ValidationFailed
 from bankfeeds.http.web import forms
@@ -27,30 +23,6 @@ def test_passwords_are_salted_scrypt() -> None:
     assert verify_password("correct horse", one)
     assert not verify_password("correct horsE", one)
     assert not verify_password("x", "bcrypt$not$ours")
-
-
-def _ctx(*keys: str) -> Any:
-    return SimpleNamespace(settings=SimpleNamespace(secret_keys=list(keys)))
-
-
-def test_session_cookie_round_trip_and_forgery() -> None:
-    ctx = _ctx("key-a")
-    cookie, session = web_sessions.issue(ctx, "user:7")
-    assert web_sessions.read(ctx, cookie) == session
-    payload, _, mac = cookie.rpartition(".")
-    assert web_sessions.read(ctx, payload + "x." + mac) is None
-    assert web_sessions.read(_ctx("key-b"), cookie) is None
-    assert web_sessions.read(_ctx("key-b", "key-a"), cookie) == session  # rotation
-    assert web_sessions.read(ctx, None) is None
-    assert web_sessions.read(ctx, "garbage") is None
-
-
-def test_expired_session_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    ctx = _ctx("key")
-    cookie, _ = web_sessions.issue(ctx, "token:1")
-    later = time.time() + web_sessions.LIFETIME_SECONDS + 1
-    monkeypatch.setattr(web_sessions.time, "time", lambda: later)
-    assert web_sessions.read(ctx, cookie) is None
 
 
 def _form(**fields: str) -> FormData:
@@ -70,18 +42,23 @@ def test_create_form_becomes_the_api_body() -> None:
             authMethod="password",
             schedule="0 19 * * *",
             timezone="UTC",
-            remotePath="",
+            remotePath="/upload",
+            checksumExt="",
             baseUrl="https://ignored",
         )
     )
-    config = body.config.model_dump(by_alias=True, exclude_none=True)
+    config = body.config.model_dump(by_alias=True, exclude_unset=True)
     assert config == {"host": "h", "port": 2222, "username": "bank", "password": "pw",
+                      "remotePath": "/upload", "filePattern": "AXIS_RECON_YYYYMMDD*.csv",
                       "schedule": "0 19 * * *", "timezone": "UTC"}  # fmt: skip
 
 
 def test_create_form_errors_carry_field_paths() -> None:
     with pytest.raises(ValidationFailed) as caught:
-        forms.create_body(_form(name="", type="SFTP", provider="AXIS", port="abc"))
+        forms.create_body(
+            _form(name="", type="SFTP", provider="AXIS", host="h", port="abc", username="u",
+                  password="pw", remotePath="/upload")
+        )  # fmt: skip
     fields = {e.field for e in caught.value.errors}
     assert fields == {"name", "config.port"}
     beside, summary = forms.errors_by_field(caught.value.errors)

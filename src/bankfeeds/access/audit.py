@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.connectors.model import MASK, SECRET_FIELDS
-from bankfeeds.core.ids import decode_cursor, encode_cursor
+from bankfeeds.core.redact import MASK, SECRET_FIELDS
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import AuditLog
+from bankfeeds.storage.db.pages import paginate
 
 
 def redact(value: Any) -> Any:
@@ -64,27 +64,22 @@ async def list_entries(
     *, ctx: AppContext, target_id: str | None, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     """Newest-first page of audit entries, optionally for one target."""
-    query = select(AuditLog).order_by(AuditLog.id.desc()).limit(limit + 1)
+    query = select(AuditLog)
     if target_id:
         query = query.where(AuditLog.target_id == target_id)
-    if cursor:
-        query = query.where(AuditLog.id < decode_cursor(cursor))
     async with ctx.sessions() as session:
-        rows = list((await session.scalars(query)).all())
-    page, more = rows[:limit], len(rows) > limit
+        page = await paginate(session, query, AuditLog.id, cursor=cursor, limit=limit)
+    return page.body("entries", entry_view)
+
+
+def entry_view(e: AuditLog) -> dict[str, Any]:
+    """One audit entry as the API shows it."""
     return {
-        "entries": [
-            {
-                "id": e.id,
-                "at": e.at.isoformat(),
-                "actor": e.actor,
-                "action": e.action,
-                "targetType": e.target_type,
-                "targetId": e.target_id,
-                "diff": e.diff,
-            }
-            for e in page
-        ],
-        "hasMore": more,
-        "cursor": encode_cursor(page[-1].id) if more and page else None,
+        "id": e.id,
+        "at": e.at.isoformat(),
+        "actor": e.actor,
+        "action": e.action,
+        "targetType": e.target_type,
+        "targetId": e.target_id,
+        "diff": e.diff,
     }

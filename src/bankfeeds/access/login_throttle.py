@@ -2,7 +2,7 @@
 
 Failed password logins are counted per (user name, client address) and, with a much higher
 allowance, per client address; past the free failures each one doubles the wait before the next
-try (domain/throttle.py). No account is ever locked: an attacker's failures for a user from one
+try (access/throttle.py). No account is ever locked: an attacker's failures for a user from one
 address do not delay that user logging in from another, and API-token logins are never
 throttled, since a 256-bit token cannot be guessed and throttling it would only let anyone
 block the robots. While a key must wait every attempt is refused without checking the password,
@@ -23,24 +23,12 @@ from sqlalchemy.exc import IntegrityError
 
 from bankfeeds.access import throttle
 from bankfeeds.access.throttle import Backoff
-from bankfeeds.core.errors import BankfeedsError
+from bankfeeds.core.errors import TooManyFailures
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import LoginFailure
 
 #: The ``user_key`` of an address's own count (a hash is never empty).
 ANY_USER = ""
-
-
-class TooManyFailures(BankfeedsError):
-    """Too many failed logins; wait before trying again."""
-
-    status = 429
-    code = "too-many-failed-logins"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        #: Whole seconds until the next try is allowed.
-        self.retry_after = retry_after
 
 
 def user_key(name: str) -> str:

@@ -8,11 +8,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 
 from bankfeeds.access import audit, login_names
 from bankfeeds.access.auth import Principal, Role
-from bankfeeds.core.errors import Conflict, FieldError, NotFound, Unauthorized, ValidationFailed
+from bankfeeds.core.errors import NotFound, Unauthorized
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import ApiToken
 
@@ -26,20 +25,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def _role(value: str) -> Role:
-    try:
-        return Role(value)
-    except ValueError as exc:
-        allowed = ", ".join(r.value for r in Role)
-        raise ValidationFailed(errors=[FieldError("role", f"must be one of {allowed}")]) from exc
-
-
 async def create_token(*, ctx: AppContext, name: str, role: str, actor: str) -> tuple[str, str]:
     """Create a token; returns ``(public id, token)``. The token is never retrievable again."""
     # Stored exactly as given (spaces at the ends are refused, not stripped), so the name the
     # response echoes is the one the audit log shows and `revoke` takes.
     name = login_names.checked(name)
-    checked = _role(role)
+    checked = login_names.checked_role(role)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock()
     row = ApiToken(
@@ -49,23 +40,10 @@ async def create_token(*, ctx: AppContext, name: str, role: str, actor: str) -> 
         prefix=token[:8],
         created_at=now,
     )
-    try:
-        async with ctx.sessions.begin() as session:
-            await login_names.claim(session, name=name, kind="token")
-            session.add(row)
-            await session.flush()
-            audit.record(
-                session,
-                actor=actor,
-                action="token.create",
-                target_type="token",
-                target_id=f"tok_{row.id}",
-                diff={"name": name, "role": checked.value},
-                now=now,
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"A token named {name!r} already exists.") from exc
-    return f"tok_{row.id}", token
+    pk = await login_names.add_named(
+        ctx, row, kind="token", actor=actor, diff={"name": name, "role": checked.value}
+    )
+    return f"tok_{pk}", token
 
 
 async def authenticate(*, ctx: AppContext, token: str) -> Principal:

@@ -14,13 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.access import audit, login_names
 from bankfeeds.access.auth import Principal, Role
 from bankfeeds.access.credentials import password_problem
-from bankfeeds.core.errors import Conflict, FieldError, NotFound, Unauthorized, ValidationFailed
+from bankfeeds.core.errors import FieldError, NotFound, Unauthorized, ValidationFailed
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import User, WebSession
 
@@ -62,14 +61,6 @@ def verify_password(password: str, encoded: str) -> bool:
 _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
-def _role(role: str) -> Role:
-    try:
-        return Role(role)
-    except ValueError as exc:
-        allowed = ", ".join(r.value for r in Role)
-        raise ValidationFailed(errors=[FieldError("role", f"must be one of {allowed}")]) from exc
-
-
 def _password(password: str, name: str) -> str:
     problem = password_problem(password, name)
     if problem is not None:
@@ -80,7 +71,7 @@ def _password(password: str, name: str) -> str:
 async def create_user(*, ctx: AppContext, name: str, role: str, password: str, actor: str) -> str:
     """Create a user; returns its id (``user_<n>``)."""
     name = login_names.checked(name)
-    checked = _role(role)
+    checked = login_names.checked_role(role)
     now = ctx.clock()
     row = User(
         name=name,
@@ -88,23 +79,10 @@ async def create_user(*, ctx: AppContext, name: str, role: str, password: str, a
         password_hash=hash_password(_password(password, name)),
         created_at=now,
     )
-    try:
-        async with ctx.sessions.begin() as session:
-            await login_names.claim(session, name=name, kind="user")
-            session.add(row)
-            await session.flush()
-            audit.record(
-                session,
-                actor=actor,
-                action="user.create",
-                target_type="user",
-                target_id=f"user_{row.id}",
-                diff={"name": name, "role": checked.value},
-                now=now,
-            )
-    except IntegrityError as exc:
-        raise Conflict(f"A user named {name!r} already exists.") from exc
-    return f"user_{row.id}"
+    pk = await login_names.add_named(
+        ctx, row, kind="user", actor=actor, diff={"name": name, "role": checked.value}
+    )
+    return f"user_{pk}"
 
 
 async def authenticate(*, ctx: AppContext, name: str, password: str) -> tuple[int, Principal]:

@@ -22,7 +22,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.alerts import webhooks
-from bankfeeds.alerts.rules import AlertKind, Webhook, health_transition, retry_delay, webhook_body
+from bankfeeds.alerts.rules import AlertKind, health_transition, retry_delay, webhook_body
+from bankfeeds.core.config import Webhook
 from bankfeeds.core.errors import WebhookFailed
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.engine import is_postgres

@@ -1,13 +1,10 @@
-"""Alerts, pure: their kinds, webhook destinations, message bodies and retry delays."""
+"""Alerts, pure: their kinds, message bodies and retry delays."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
+from typing import Any
 
 
 class AlertKind(StrEnum):
@@ -43,48 +40,6 @@ _SUMMARY_FIELDS = (
     ("attempts", "attempts"),
     ("healthStatus", "health"),
 )
-
-
-class Webhook(BaseModel):
-    """One alert destination: a URL (a secret: Slack's carry a token) and a body format."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    url: SecretStr
-    format: Literal["json", "slack"] = "json"
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-
-def parse_webhooks(value: object) -> list[Webhook]:
-    """Read ``ALERT_WEBHOOKS``: a JSON list of ``{"url", "format"}`` objects (or such a list)."""
-    if value is None or value == "":
-        return []
-    raw = value
-    if isinstance(value, str):
-        try:
-            raw = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from exc
-    if not isinstance(raw, list):
-        raise ValueError('must be a JSON list like [{"url": "https://...", "format": "json"}]')
-    hooks: list[Webhook] = []
-    for number, item in enumerate(raw, start=1):
-        try:
-            hooks.append(item if isinstance(item, Webhook) else Webhook.model_validate(item))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            if not first["loc"]:
-                raise ValueError(f'entry {number} must be an object with "url"') from exc
-            where = ".".join(str(part) for part in first["loc"])
-            msg = str(first["msg"]).removeprefix("Value error, ")
-            raise ValueError(f"entry {number}: {where}: {msg[:1].lower()}{msg[1:]}") from exc
-    return hooks
 
 
 def health_transition(previous: str | None, current: str) -> AlertKind | None:

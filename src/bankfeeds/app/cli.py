@@ -56,7 +56,7 @@ async def _with_ctx(settings: Settings, fn: Callable[[Any], Coroutine[Any, Any, 
 
 def serve_app(settings: Settings, host: str, port: int, *, schedule: bool = True) -> None:
     """Migrate, then serve the API (and an embedded worker) on ``host:port`` until interrupted."""
-    from bankfeeds.http.api.app import create_app
+    from bankfeeds.http.app import create_app
     from bankfeeds.storage.context import AppContext
 
     ctx = AppContext.build(settings)  # refuses to start without a secret key

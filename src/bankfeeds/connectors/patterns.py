@@ -8,6 +8,8 @@ import unicodedata
 from datetime import date
 from typing import Final
 
+from bankfeeds.core.text import has_control_char
+
 MAX_PATTERN_LENGTH: Final = 255
 #: Longest file name used locally: what common file systems and the name columns hold.
 MAX_NAME_LENGTH: Final = 255
@@ -37,15 +39,6 @@ DEFAULT_PATTERNS: Final[dict[str, str]] = {
     "KOTAK": "KOTAK_SETTLEMENT_YYYYMMDD*.xlsx",
     "PG": "PG_TXN_YYYYMMDD*.csv",
 }
-
-
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def has_control_char(text: str) -> bool:
-    """Whether ``text`` holds a C0 control character or DEL (NUL, CR, LF, ...)."""
-    # One regex scan in C: a re-run checks every name of a 20,000-entry listing.
-    return _CONTROL.search(text) is not None
 
 
 def _odd_char(text: str) -> str | None:

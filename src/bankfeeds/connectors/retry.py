@@ -7,21 +7,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from bankfeeds.core.errors import FieldError
-
-#: Error codes that a later attempt cannot fix: they need a person.
-UNFIXABLE = frozenset(
-    {
-        "authentication-failed",
-        "invalid-private-key",
-        "host-key-mismatch",
-        "host-key-untrusted",
-        "checksum-mismatch",
-        "invalid-configuration",
-        "permission-denied",
-        "no-such-path",
-    }
-)
+from bankfeeds.core.errors import UNFIXABLE, FieldError
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,30 +18,33 @@ from bankfeeds.connectors import sources
 from bankfeeds.connectors.bank_names import recon_provider
 from bankfeeds.connectors.model import (
     HEADERS,
-    MASK,
-    SECRET_FIELDS,
     ConnectorCreate,
     ConnectorPatch,
     ConnectorStatus,
     ConnectorType,
     Provider,
-    apply_defaults,
+    checked_config,
     headers_of,
     merge_headers,
-    parse_config,
     split_secrets,
     stored_wire,
     validate_definition,
 )
 from bankfeeds.connectors.views import connector_view
-from bankfeeds.core.errors import BankfeedsError, Conflict, FieldError, NotFound, ValidationFailed
+from bankfeeds.core.errors import (
+    BankfeedsError,
+    Conflict,
+    FieldError,
+    NotFound,
+    UnsafeTarget,
+    ValidationFailed,
+)
 from bankfeeds.core.ids import parse_id, public_id
-from bankfeeds.core.redact import secret_values
-from bankfeeds.recon import jobs as recon
+from bankfeeds.core.redact import MASK, SECRET_FIELDS, secret_values
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun, IdempotencyKey
 from bankfeeds.transports.sftp.keys import private_key_problem
-from bankfeeds.transports.ssrf import UnsafeTarget, resolve_safe
+from bankfeeds.transports.ssrf import resolve_safe
 
 _CREATE_SCOPE = "connector.create"
 
@@ -56,21 +60,30 @@ class _NameTaken(Exception):
 def _checked(
     ctx: AppContext, ctype: ConnectorType, provider: Provider, raw: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, str]]:
-    """Validate a wire-format config; return the defaulted plain config and the secrets."""
-    plain, secrets = split_secrets({k: v for k, v in raw.items() if v is not None})
-    config = apply_defaults(ctype, provider, plain, ctx.settings.scheduler_timezone)
-    errors = validate_definition(ctype, config, secrets)
-    if "privateKey" in secrets:
-        problem = private_key_problem(secrets["privateKey"], secrets.get("passphrase"))
+    """Check a wire-format config by its type's model; return the stored config and secrets.
+
+    The run parses the stored row with the same model (``connectors.sources``).
+    """
+    errors: list[FieldError] = []
+    stored: dict[str, Any] = dict(raw)
+    try:
+        config = checked_config(ctype, provider, raw)
+        stored = config.stored(ctx.settings.scheduler_timezone)
+    except ValidationFailed as exc:
+        errors += exc.errors
+    # Reading the key needs the SSH library, which the pure model may not import.
+    key = stored.get("privateKey")
+    if ctype is ConnectorType.SFTP and isinstance(key, str):
+        problem = private_key_problem(key, stored.get("passphrase"))
         if problem is not None:
             errors.append(FieldError(*problem))
     if errors:
         raise ValidationFailed(errors=errors)
-    return config, secrets
+    return split_secrets(stored)
 
 
 def connector_secrets(ctx: AppContext, row: Connector) -> tuple[str, ...]:
-    """Every value of ``row`` that error text must not carry (for ``domain.redact.redact``)."""
+    """Every value of ``row`` that error text must not carry (for ``core.redact.redact``)."""
     secrets = ctx.secrets.decrypt(row.secrets)
     username = row.config.get("username")
     return secret_values(secrets, headers_of(row.config, secrets), str(username or "") or None)
@@ -91,7 +104,7 @@ def _audited(wire: dict[str, Any], before: dict[str, Any] | None = None) -> dict
 
 def _created(body: ConnectorCreate) -> dict[str, Any]:
     """The audit entry of a create: the body, header values masked."""
-    diff = body.model_dump(by_alias=True, exclude_none=True)
+    diff = body.model_dump(by_alias=True, exclude_none=True, exclude_unset=True)
     return {**diff, "config": _audited(diff["config"])}
 
 
@@ -143,12 +156,22 @@ async def _check_target(ctx: AppContext, ctype: ConnectorType, config: dict[str,
         raise ValidationFailed(errors=errors)
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A saved connector's view, whether it is new, and the banks whose recon it changes."""
+
+    view: dict[str, Any]
+    created: bool = True
+    #: Recon providers whose PG rows a bank connector's name or aliases pick, before and after.
+    banks_changed: frozenset[str] = frozenset()
+
+
 async def create(
     *, ctx: AppContext, body: ConnectorCreate, actor: str, idempotency_key: str | None
-) -> tuple[dict[str, Any], bool]:
-    """Create a connector; returns its view and whether it was created (False: key replay)."""
+) -> Saved:
+    """Create a connector (``created`` is False on an idempotency-key replay)."""
     config, secrets = _checked(
-        ctx, body.type, body.provider, body.config.model_dump(by_alias=True, exclude_none=True)
+        ctx, body.type, body.provider, body.config.model_dump(by_alias=True, exclude_unset=True)
     )
     await _check_target(ctx, body.type, config)
     body_hash = hashlib.sha256(
@@ -203,10 +226,10 @@ async def create(
     except _NameTaken:
         raise await _name_conflict(ctx, body.name) from None
     except _KeyTaken:
-        return await _replay(ctx, idempotency_key or "", body_hash), False
-    if body.provider is not Provider.PG:
-        await recon.identity_changed(ctx, [recon_provider(body.provider.value, config)])
-    return view, True
+        return Saved(await _replay(ctx, idempotency_key or "", body_hash), created=False)
+    if body.provider is Provider.PG:
+        return Saved(view)
+    return Saved(view, banks_changed=frozenset({recon_provider(body.provider.value, config)}))
 
 
 async def _replay(ctx: AppContext, key: str, body_hash: str) -> dict[str, Any]:
@@ -253,26 +276,48 @@ def _merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-async def update(
-    *, ctx: AppContext, connector_id: str, body: ConnectorPatch, actor: str
-) -> dict[str, Any]:
+def _patched(
+    ctx: AppContext, row: Connector, body: ConnectorPatch
+) -> tuple[dict[str, Any], Provider, dict[str, Any], dict[str, str]]:
+    """The stored wire config, and the provider, config and secrets the patch makes of it."""
+    stored = stored_wire(row.config, ctx.secrets.decrypt(row.secrets))
+    provider = body.provider or Provider(row.provider)
+    config, secrets = _checked(
+        ctx, ConnectorType(row.type), provider, _merge(stored, body.config or {})
+    )
+    return stored, provider, config, secrets
+
+
+def _target(config: dict[str, Any]) -> tuple[Any, ...]:
+    """What ``_check_target`` looks up: the SFTP host and port, or the API's URLs."""
+    return tuple(config.get(k) for k in ("host", "port", "baseUrl", "sidecarUrl"))
+
+
+async def update(*, ctx: AppContext, connector_id: str, body: ConnectorPatch, actor: str) -> Saved:
     """Apply a partial update; a secret left out of the patch is kept."""
     now = ctx.clock()
+    # A host lookup can take seconds: it runs before the write transaction, which on SQLite
+    # holds the database's one write lock for as long as it is open.
+    async with ctx.sessions() as session:
+        row = await load(session, connector_id)
+        ctype = ConnectorType(row.type)
+        _, _, config, _ = _patched(ctx, row, body)
+    await _check_target(ctx, ctype, config)
+    checked = _target(config)
     try:
         async with ctx.sessions.begin() as session:
             row = await load(session, connector_id, lock=True)
-            stored = stored_wire(row.config, ctx.secrets.decrypt(row.secrets))
+            stored, provider, config, secrets = _patched(ctx, row, body)
+            if _target(config) != checked:
+                raise Conflict(
+                    f"{connector_id}'s host was changed by another edit meanwhile; try again."
+                )
             before = {
                 **stored,
                 "name": row.name,
                 "status": row.status,
                 "provider": row.provider,
             }
-            provider = body.provider or Provider(row.provider)
-            raw = _merge(stored, body.config or {})
-            parsed = parse_config(raw).model_dump(by_alias=True, exclude_none=True)
-            config, secrets = _checked(ctx, ConnectorType(row.type), provider, parsed)
-            await _check_target(ctx, ConnectorType(row.type), config)
             row.provider = provider.value
             row.name = body.name if body.name is not None else row.name
             row.status = body.status.value if body.status is not None else row.status
@@ -309,9 +354,7 @@ async def update(
             changed = _identity(before) != _identity(after)
     except _NameTaken:
         raise await _name_conflict(ctx, body.name or "") from None
-    if changed and identities:
-        await recon.identity_changed(ctx, identities)
-    return view
+    return Saved(view, banks_changed=frozenset(identities) if changed else frozenset())
 
 
 def _identity(config: dict[str, Any]) -> tuple[Any, ...]:

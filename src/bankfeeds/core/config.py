@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bankfeeds.alerts.rules import Webhook, parse_webhooks
 from bankfeeds.core.errors import ConfigError
 
 
@@ -17,6 +25,48 @@ def _host_list(value: object) -> frozenset[str]:
     """A comma-separated host list (or an iterable of hosts), lower-cased."""
     items = value.split(",") if isinstance(value, str) else list(value)  # type: ignore[call-overload]
     return frozenset(str(h).strip().lower().strip("[]") for h in items if str(h).strip())
+
+
+class Webhook(BaseModel):
+    """One alert destination: a URL (a secret: Slack's carry a token) and a body format."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: SecretStr
+    format: Literal["json", "slack"] = "json"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+
+def parse_webhooks(value: object) -> list[Webhook]:
+    """Read ``ALERT_WEBHOOKS``: a JSON list of ``{"url", "format"}`` objects (or such a list)."""
+    if value is None or value == "":
+        return []
+    raw = value
+    if isinstance(value, str):
+        try:
+            raw = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from exc
+    if not isinstance(raw, list):
+        raise ValueError('must be a JSON list like [{"url": "https://...", "format": "json"}]')
+    hooks: list[Webhook] = []
+    for number, item in enumerate(raw, start=1):
+        try:
+            hooks.append(item if isinstance(item, Webhook) else Webhook.model_validate(item))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            if not first["loc"]:
+                raise ValueError(f'entry {number} must be an object with "url"') from exc
+            where = ".".join(str(part) for part in first["loc"])
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"entry {number}: {where}: {msg[:1].lower()}{msg[1:]}") from exc
+    return hooks
 
 
 class Settings(BaseSettings):

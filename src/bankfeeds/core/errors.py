@@ -8,6 +8,7 @@ class's docstring is its default message, so ``raise NotFound()`` still says som
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,9 @@ class FieldError:
 
     field: str
     message: str
+
+
+_BY_CODE: dict[str, type[BankfeedsError]] = {}
 
 
 class BankfeedsError(Exception):
@@ -31,6 +35,12 @@ class BankfeedsError(Exception):
     def __init__(self, message: str | None = None) -> None:
         self.message = message or (self.__class__.__doc__ or "").strip().splitlines()[0]
         super().__init__(self.message)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The first class to name a code owns it; a subclass that keeps its parent's code
+        # (HostKeyError's kinds) does not change the parent's verdict.
+        _BY_CODE.setdefault(cls.code, cls)
 
 
 # --- configuration -------------------------------------------------------------------------------
@@ -120,6 +130,14 @@ class SourceError(BankfeedsError):
     retryable = True
 
 
+class UnsafeTarget(SourceError):
+    """A bank's address (SFTP or API) is not one bankfeeds may connect to."""
+
+    status = 422
+    code = "unsafe-target"
+    retryable = False
+
+
 class SourceUnreachable(SourceError):
     """The server could not be reached."""
 
@@ -185,6 +203,58 @@ class TransferFailed(SourceError):
 
 
 # --- files ---------------------------------------------------------------------------------------
+
+
+# --- bank APIs ------------------------------------------------------------------------------------
+
+
+class ApiUnavailable(SourceError):
+    """The bank's API did not answer usefully (a 5xx, a timeout or a lost connection)."""
+
+    code = "api-unavailable"
+    retryable = True
+
+    def __init__(self, message: str | None = None, http_status: int | None = None) -> None:
+        super().__init__(message)
+        #: The status the API answered with, when it answered at all.
+        self.http_status = http_status
+
+
+class ApiRateLimited(ApiUnavailable):
+    """The bank's API asked us to slow down for longer than we wait within one run."""
+
+    code = "api-rate-limited"
+
+    def __init__(self, message: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, http_status=429)
+        #: Seconds the API asked us to wait, when it said.
+        self.retry_after = retry_after
+
+
+class ApiRefused(SourceError):
+    """The bank's API refused the request (a 4xx answer)."""
+
+    code = "api-refused"
+    retryable = False
+
+    def __init__(self, message: str | None = None, http_status: int | None = None) -> None:
+        super().__init__(message)
+        #: The status the API answered with.
+        self.http_status = http_status
+
+
+class ApiProtocolError(SourceError):
+    """The bank's API answered in a way we cannot follow (redirect loops, endless pages)."""
+
+    code = "api-protocol-error"
+    retryable = False
+
+
+class ResponseTooLarge(SourceError):
+    """The API's response is larger than this connector allows."""
+
+    code = "response-too-large"
+    retryable = False
 
 
 class ChecksumMismatch(BankfeedsError):
@@ -281,3 +351,75 @@ class StorageAccessDenied(StorageError):
 
     code = "storage-access-denied"
     retryable = False
+
+
+# --- raised by one capability, kept here so every code and its retry verdict is in one place --
+
+
+class DatabaseUnavailable(BankfeedsError):
+    """The database is not answering."""
+
+    status = 503
+    code = "database-unavailable"
+
+
+class PgpFailed(BankfeedsError):
+    """The PGP file could not be decrypted and verified; no plaintext was kept."""
+
+    status = 422
+    code = "pgp-failed"
+
+
+class ArchiveRefused(BankfeedsError):
+    """The compressed file is unsafe or unreadable and was not unpacked."""
+
+    status = 422
+    code = "archive-refused"
+
+
+class TooManyFailures(BankfeedsError):
+    """Too many failed logins; wait before trying again."""
+
+    status = 429
+    code = "too-many-failed-logins"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        #: Whole seconds until the next try is allowed.
+        self.retry_after = retry_after
+
+
+class NoLayout(ParseError):
+    """The connector has no layout to read its files with."""
+
+    code = "no-layout"
+
+
+class CsrfRefused(Forbidden):
+    """The form's CSRF token is missing or wrong; reload the page and try again."""
+
+    code = "csrf-refused"
+
+
+class LoginRequired(Unauthorized):
+    """Log in to use bankfeeds."""
+
+
+class AlreadyRunning(Conflict):
+    """The connector already has a run in progress."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"Connector already has a run in progress ({run_id}); wait for it.")
+        self.run_id = run_id
+
+
+class ConnectorPaused(Conflict):
+    """The connector is paused."""
+
+
+#: Error codes a later attempt cannot fix, so they need a person: every error that is not
+#: retryable. The one source of truth for the retry policy, the RUN_FAILED exception and health.
+#: Run outcome codes (``file-refused``, ``file-stale``...) are not errors: each bad file already
+#: has its own exception, so a run that stored some files is not failed for them.
+#: An unexpected crash (``internal-error``) is not among them: it may pass on a later attempt.
+UNFIXABLE: frozenset[str] = frozenset(code for code, cls in _BY_CODE.items() if not cls.retryable)

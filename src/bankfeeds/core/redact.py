@@ -15,6 +15,11 @@ from typing import Final
 from urllib.parse import quote, quote_plus
 
 MASK: Final = "********"
+#: Config fields whose values are secrets wherever they appear: encrypted at rest, masked in views,
+#: redacted in the audit trail.
+SECRET_FIELDS: Final = (
+    "password", "privateKey", "passphrase", "token", "apiKey", "pgpPrivateKey", "pgpPassphrase"
+)  # fmt: skip
 #: Shorter values are not searched for: they would match everywhere and hide nothing worth it.
 MIN_SECRET_CHARS: Final = 4
 

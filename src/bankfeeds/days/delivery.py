@@ -20,7 +20,6 @@ from bankfeeds.core.errors import Conflict, NotFound
 from bankfeeds.core.ids import parse_id, public_id
 from bankfeeds.days.expectations import resolve_missing
 from bankfeeds.desk.exceptions import (
-    exception_view,
     open_file_exception,
     resolve_by_system,
 )
@@ -100,7 +99,7 @@ async def day_delivered(session: AsyncSession, ctx: AppContext, row: IngestedFil
 
 
 async def accept(*, ctx: AppContext, file_id: str, actor: str) -> dict[str, Any]:
-    """Take a STALE file as the day's real file after all: it is reconciled like any other."""
+    """Take a STALE file as the day's real file after all; the caller reconciles its day."""
     pk = parse_id("file", file_id)
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
@@ -131,20 +130,17 @@ async def accept(*, ctx: AppContext, file_id: str, actor: str) -> dict[str, Any]
             diff={"status": {"from": "STALE", "to": "NORMALIZED"}},
             now=now,
         )
-        view = {
+        view: dict[str, Any] = {
             "id": file_id,
             "name": row.remote_name,
             "cycleDate": row.cycle_date.isoformat(),
             "status": row.status,
         }
-    from bankfeeds.recon.jobs import trigger_for_file  # recon imports this module's callers
-
-    jobs = await trigger_for_file(ctx, pk)
-    return {**view, "jobIds": [public_id("job", j) for j in jobs]}
+    return view
 
 
-async def accept_for_exception(*, ctx: AppContext, exception_id: str, actor: str) -> dict[str, Any]:
-    """Accept the file of an open STALE_FILE exception; returns the exception's view."""
+async def stale_file_of(ctx: AppContext, exception_id: str) -> str:
+    """The id of the file an open STALE_FILE exception is about, to accept it."""
     pk = parse_id("exception", exception_id)
     async with ctx.sessions() as session:
         row = await session.get(ReconException, pk)
@@ -152,8 +148,4 @@ async def accept_for_exception(*, ctx: AppContext, exception_id: str, actor: str
         raise NotFound(f"No exception with id {exception_id!r}.")
     if row.kind != "STALE_FILE" or row.file_id is None:
         raise Conflict(f"Exception {exception_id} is not about a stale file.")
-    await accept(ctx=ctx, file_id=public_id("file", row.file_id), actor=actor)
-    async with ctx.sessions() as session:
-        done = await session.get(ReconException, pk)
-    assert done is not None
-    return exception_view(done)
+    return public_id("file", row.file_id)

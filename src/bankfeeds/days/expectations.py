@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.core.ids import public_id
+from bankfeeds.days.due import BACKLOG_HORIZON, NOT_DELIVERED, expected_dates
 from bankfeeds.desk.exceptions import open_exception, open_file_exception, resolve_by_system
-from bankfeeds.monitoring.health import BACKLOG_HORIZON, NOT_DELIVERED, expected_dates
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, IngestedFile, ReconException, ReconJob
 

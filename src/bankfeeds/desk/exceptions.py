@@ -10,30 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.alerts import outbox as alerts
-from bankfeeds.core.ids import decode_cursor, encode_cursor, public_id
+from bankfeeds.core.errors import NotFound
+from bankfeeds.core.ids import parse_id, public_id
 from bankfeeds.core.logs import scrub
-from bankfeeds.recon.match import MATCHED_OUTCOMES, OUTCOMES
+from bankfeeds.desk.kinds import ALERTED
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import IngestedFile, ReconException
-
-#: Kinds about a file or a day rather than a row: in the order an ops person meets them.
-FILE_KINDS: tuple[str, ...] = (
-    "FILE_MISSING", "STALE_FILE", "CHECKSUM_MISMATCH", "PARSE_ERROR", "RUN_FAILED",
-    "UNKNOWN_BANK", "COUNTERPART_MISSING",
-)  # fmt: skip
-#: Every exception kind: the file kinds, then each recon outcome that is not a match.
-KINDS: tuple[str, ...] = FILE_KINDS + tuple(o for o in OUTCOMES if o not in MATCHED_OUTCOMES)
-#: Exception kinds that also page someone through the alert webhooks.
-ALERTED = frozenset(
-    {
-        "FILE_MISSING",
-        "CHECKSUM_MISMATCH",
-        "RUN_FAILED",
-        "STALE_FILE",
-        "UNKNOWN_BANK",
-        "COUNTERPART_MISSING",
-    }
-)
 
 
 async def open_exception(
@@ -133,33 +115,13 @@ def exception_view(row: ReconException) -> dict[str, Any]:
     }
 
 
-async def list_exceptions(
-    *,
-    ctx: AppContext,
-    state: str | None,
-    kind: str | None,
-    connector_pk: int | None,
-    cursor: str | None,
-    limit: int,
-) -> dict[str, Any]:
-    """Exceptions, newest first, filtered."""
-    query = select(ReconException).order_by(ReconException.id.desc()).limit(limit + 1)
-    if state:
-        query = query.where(ReconException.state == state)
-    if kind:
-        query = query.where(ReconException.kind == kind)
-    if connector_pk:
-        query = query.where(ReconException.connector_id == connector_pk)
-    if cursor:
-        query = query.where(ReconException.id < decode_cursor(cursor))
+async def get_exception(ctx: AppContext, exception_id: str) -> dict[str, Any]:
+    """One exception's view."""
     async with ctx.sessions() as session:
-        rows = list((await session.scalars(query)).all())
-    page, more = rows[:limit], len(rows) > limit
-    return {
-        "exceptions": [exception_view(r) for r in page],
-        "hasMore": more,
-        "cursor": encode_cursor(page[-1].id) if more and page else None,
-    }
+        row = await session.get(ReconException, parse_id("exception", exception_id))
+    if row is None:
+        raise NotFound(f"No exception with id {exception_id!r}.")
+    return exception_view(row)
 
 
 async def resolve_by_system(

@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 from bankfeeds import __version__
-from bankfeeds.http.api import docs, problems
-from bankfeeds.http.api.headers import SecurityHeaders
+from bankfeeds.http import problems
+from bankfeeds.http.api import docs
 from bankfeeds.http.api.routes import admin, connectors, metrics, system
 from bankfeeds.http.api.routes import files as file_routes
 from bankfeeds.http.api.routes import recon as recon_routes
 from bankfeeds.http.api.routes import runs as run_routes
+from bankfeeds.http.headers import SecurityHeaders
 from bankfeeds.http.web import mount as web
 from bankfeeds.pipeline.worker import Worker
 from bankfeeds.storage.context import AppContext

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
 from bankfeeds.access import tokens
 from bankfeeds.access.auth import Principal, Role
@@ -40,3 +41,10 @@ def require(role: Role) -> Callable[[Request], Awaitable[Principal]]:
         return who
 
     return check
+
+
+#: The dependencies every API route declares: the context, and the caller holding a role.
+Ctx = Annotated[AppContext, Depends(context)]
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
-from bankfeeds.core.errors import BankfeedsError, StorageError
+from bankfeeds.core.errors import ArchiveRefused, StorageError
 
 CHUNK: Final = 1 << 20
 #: Output below this is never judged on ratio: a small file of repeated rows compresses very well
@@ -31,13 +31,6 @@ DEFAULT_MAX_RATIO: Final = 200.0
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # macOS's archiver adds resource forks under this folder; they are never bank data.
 _MACOS_FORKS: Final = "__MACOSX/"
-
-
-class ArchiveRefused(BankfeedsError):
-    """The compressed file is unsafe or unreadable and was not unpacked."""
-
-    status = 422
-    code = "archive-refused"
 
 
 @dataclass(frozen=True)

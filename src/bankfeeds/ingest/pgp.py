@@ -23,7 +23,7 @@ from typing import Final
 
 import gnupg  # type: ignore[import-untyped]
 
-from bankfeeds.core.errors import BankfeedsError
+from bankfeeds.core.errors import PgpFailed
 
 _SUFFIXES: Final = (".pgp", ".gpg", ".asc")
 _CHUNK: Final = 1 << 20
@@ -42,13 +42,6 @@ _SIGNATURE_PROBLEMS: Final = {
     "EXPKEYSIG": "it is signed with a key that has expired",
     "REVKEYSIG": "it is signed with a key that has been revoked",
 }
-
-
-class PgpFailed(BankfeedsError):
-    """The PGP file could not be decrypted and verified; no plaintext was kept."""
-
-    status = 422
-    code = "pgp-failed"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -18,7 +19,6 @@ from bankfeeds.days.delivery import other_day_twin
 from bankfeeds.days.expectations import resolve_missing
 from bankfeeds.desk.exceptions import open_exception, resolve_by_system
 from bankfeeds.ingest.discovery import Candidate, Passed
-from bankfeeds.normalise.service import normalise_stored
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import (
     Connector,
@@ -28,11 +28,32 @@ from bankfeeds.storage.db.models import (
     RemoteFile,
     RunFile,
 )
-from bankfeeds.transports.sftp.client import DownloadResult
+from bankfeeds.transports.sink import DownloadResult
 
 
 class _Duplicate(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A file a transport left in staging: its hash, and what the bank's checksum said of it."""
+
+    candidate: Candidate
+    staged: Path
+    result: DownloadResult
+    #: The SHA-256 the bank vouched for, when it matched what arrived.
+    expected: str | None = None
+    #: The bank's checksum disagrees with the bytes: they are kept in quarantine, not stored.
+    problem: ChecksumMismatch | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What recording a delivery did: the run-file outcome, and the stored files to normalise."""
+
+    outcome: str
+    to_normalise: tuple[int, ...] = ()
 
 
 async def record_passed(ctx: AppContext, run_pk: int, passed: Sequence[Passed]) -> None:
@@ -69,7 +90,11 @@ async def remember(
     sha256: str,
     file_pk: int,
 ) -> None:
-    """Remember (path, size, mtime) so the next listing recognises the file without a download."""
+    """Remember (path, size, mtime) so the next listing recognises the file without a download.
+
+    The sidecar's listed (size, mtime) is kept too: a later listing where only it differs may be
+    a same-size correction with the file's mtime preserved (see ``discovery.split_known``).
+    """
     try:
         async with session.begin_nested():
             session.add(
@@ -79,6 +104,8 @@ async def remember(
                     size=c.size,
                     mtime=c.mtime,
                     sha256=sha256,
+                    sidecar_size=c.sidecar_size,
+                    sidecar_mtime=c.sidecar_mtime,
                     file_id=file_pk,
                     first_seen_run_id=run_pk,
                     created_at=ctx.clock(),
@@ -86,7 +113,23 @@ async def remember(
             )
             await session.flush()
     except IntegrityError:
-        pass  # a forced re-download of a file we already remember
+        # Listed as before, fetched again (forced, or its sidecar changed): what we hold now is
+        # what the next listing must compare with, or a correction would be fetched every run.
+        await session.execute(
+            update(RemoteFile)
+            .where(
+                RemoteFile.connector_id == connector_pk,
+                RemoteFile.remote_path == c.path,
+                RemoteFile.size == c.size,
+                RemoteFile.mtime == c.mtime,
+            )
+            .values(
+                sha256=sha256,
+                file_id=file_pk,
+                sidecar_size=c.sidecar_size,
+                sidecar_mtime=c.sidecar_mtime,
+            )
+        )
 
 
 def run_file(
@@ -195,19 +238,17 @@ async def record_verified(
     ctx: AppContext,
     run: ConnectorRun,
     connector: Connector,
-    c: Candidate,
-    staged: Path,
-    result: DownloadResult,
-    expected: str | None,
+    got: Arrived,
     *,
     listed: bool = True,
-) -> str:
-    """Store a verified file and its row; returns DOWNLOADED, NEW_VERSION or SKIPPED.
+) -> Recorded:
+    """Store a verified file and its row: DOWNLOADED, NEW_VERSION or SKIPPED.
 
     ``listed`` says the file came from a directory listing, whose (path, size, mtime) is
     remembered so the next run skips it without a download; an API response has no listing.
     """
-    stored = await ctx.store.put_file(staged, result.sha256, hashed=True)  # durable first
+    c, result, expected = got.candidate, got.result, got.expected
+    stored = await ctx.store.put_file(got.staged, result.sha256, hashed=True)  # durable first
     checkpoint("after-put")
     now = ctx.clock()
     try:
@@ -229,10 +270,8 @@ async def record_verified(
             if listed:
                 await remember(session, ctx, connector.id, run.id, c, result.sha256, row.id)
         checkpoint("after-commit")
-        # After the commit: the row is DOWNLOADED for good. Scratch files go in the run's staging
-        # directory, which a re-run of a killed run removes.
-        await normalise_stored(ctx, row.id, staged.parent)
-        return outcome
+        # After the commit the row is DOWNLOADED for good; normalising it is the caller's step.
+        return Recorded(outcome, (row.id,))
     except _Duplicate:
         return await _duplicate(ctx, run, connector, c, result, stored.key, listed)
 
@@ -245,7 +284,7 @@ async def _duplicate(
     result: DownloadResult,
     object_key: str,
     listed: bool,
-) -> str:
+) -> Recorded:
     """The same bytes are already ingested: skip, or promote an earlier quarantined copy."""
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
@@ -272,22 +311,20 @@ async def _duplicate(
         if listed:
             await remember(session, ctx, connector.id, run.id, c, result.sha256, existing.id)
     if outcome == "SKIPPED":
-        return outcome
-    await normalise_stored(ctx, existing.id)
-    return "DOWNLOADED"
+        return Recorded(outcome)
+    return Recorded("DOWNLOADED", (existing.id,))
 
 
 async def record_quarantine(
     ctx: AppContext,
     run: ConnectorRun,
     connector: Connector,
-    c: Candidate,
-    staged: Path,
-    result: DownloadResult,
+    got: Arrived,
     problem: ChecksumMismatch,
 ) -> None:
     """Keep failed bytes apart for forensics, mark the file QUARANTINED, open an exception."""
-    key = await ctx.store.put_quarantine(staged, result.sha256, c.name)
+    c, result = got.candidate, got.result
+    key = await ctx.store.put_quarantine(got.staged, result.sha256, c.name)
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
         file_pk: int | None = None

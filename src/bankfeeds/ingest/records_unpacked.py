@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.core.faults import checkpoint
 from bankfeeds.ingest.discovery import Candidate
 from bankfeeds.ingest.records import (
+    Recorded,
     arrived,
     file_by_hash,
     file_row,
@@ -26,10 +27,9 @@ from bankfeeds.ingest.records import (
     same_bytes,
 )
 from bankfeeds.ingest.unpack import Layer
-from bankfeeds.normalise.service import normalise_stored
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun, IngestedFile
-from bankfeeds.transports.sftp.client import DownloadResult
+from bankfeeds.transports.sink import DownloadResult
 
 UNPACKED = "UNPACKED"
 
@@ -43,7 +43,7 @@ async def record_unpacked(
     expected: str | None,
     *,
     listed: bool = True,
-) -> str:
+) -> Recorded:
     """Store a verified delivery with everything unpacked from it; DOWNLOADED or SKIPPED."""
     keys: dict[int, str] = {}
     for layer in root.walk():  # durable first
@@ -61,7 +61,7 @@ async def record_unpacked(
             )
             if listed:
                 await remember(session, ctx, connector.id, run.id, c, root.sha256, existing.id)
-            return "SKIPPED"
+            return Recorded("SKIPPED")
         if existing is not None:
             # Refused before only because of its sidecar; now it verifies and is unpacked.
             await session.execute(
@@ -91,9 +91,7 @@ async def record_unpacked(
         if listed:
             await remember(session, ctx, connector.id, run.id, c, root.sha256, root_pk)
     checkpoint("after-commit")
-    for file_pk in leaves:
-        await normalise_stored(ctx, file_pk, root.path.parent)
-    return "DOWNLOADED"
+    return Recorded("DOWNLOADED", tuple(leaves))
 
 
 async def _add_layer(

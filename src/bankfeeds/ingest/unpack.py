@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bankfeeds.ingest.archive import ArchiveRefused, gunzip, unzip
-from bankfeeds.ingest.pgp import PgpFailed, decrypt, is_pgp, plaintext_name
+from bankfeeds.core.errors import ArchiveRefused, PgpFailed
+from bankfeeds.ingest.archive import gunzip, unzip
+from bankfeeds.ingest.pgp import decrypt, is_pgp, plaintext_name
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector
 

@@ -1,6 +1,6 @@
 """The Connectors page in a handful of queries: health, backlog and open exceptions per connector.
 
-Health comes from ``services.health.health_many`` (the same rules as the API, batched), and the
+Health comes from ``monitoring.health.health_many`` (the same rules as the API, batched), and the
 open-exception counts and in-progress flags are read for every listed connector at once.
 """
 
@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.connectors.schedule import next_run_at
+from bankfeeds.connectors.schedule import next_run
 from bankfeeds.connectors.views import filtered_connectors
 from bankfeeds.core.ids import public_id
 from bankfeeds.monitoring.health import health_many
@@ -68,7 +68,7 @@ async def _active(session: AsyncSession, ids: list[int]) -> set[int]:
 
 
 def _card(
-    row: Connector, health: Health, next_run: datetime | None, open_count: int, running: bool
+    row: Connector, health: Health, upcoming: datetime | None, open_count: int, running: bool
 ) -> Card:
     return Card(
         id=public_id("connector", row.id),
@@ -78,7 +78,7 @@ def _card(
         status=row.status,
         host=str(row.config.get("host") or row.config.get("baseUrl") or ""),
         health=health,
-        next_run_at=next_run if row.status == "ACTIVE" else None,
+        next_run_at=upcoming if row.status == "ACTIVE" else None,
         open_exceptions=open_count,
         running=running,
     )
@@ -105,7 +105,7 @@ async def board(
         healths = await health_many(session, ctx, rows)
         open_counts = await _open_exceptions(session, ids)
         active = await _active(session, ids) if ids else set()
-    next_runs = _next_runs(rows, now)
+    next_runs = {r.id: next_run(r.schedule, r.timezone, now) for r in rows if r.status == "ACTIVE"}
     cards = [
         _card(r, healths[r.id], next_runs.get(r.id), open_counts.get(r.id, 0), r.id in active)
         for r in rows
@@ -120,16 +120,3 @@ async def board(
     if status:
         cards = [c for c in cards if c.status == status]
     return Board(cards=cards, counts=counts)
-
-
-def _next_runs(rows: list[Connector], now: datetime) -> dict[int, datetime]:
-    """Next run of each active connector; most share a schedule and zone, so compute each once."""
-    memo: dict[tuple[str, str], datetime] = {}
-    out = {}
-    for row in rows:
-        if row.status == "ACTIVE":
-            key = (row.schedule, row.timezone)
-            if key not in memo:
-                memo[key] = next_run_at(row.schedule, row.timezone, now)
-            out[row.id] = memo[key]
-    return out

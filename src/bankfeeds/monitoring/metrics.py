@@ -27,7 +27,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bankfeeds.core.ids import public_id
-from bankfeeds.monitoring.health import BACKLOG_HORIZON, expected_dates
+from bankfeeds.days.due import BACKLOG_HORIZON, expected_dates
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import (
     AlertEvent,

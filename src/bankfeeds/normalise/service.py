@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.connectors.bank_names import unknown_banks
 from bankfeeds.connectors.banks import bank_names
 from bankfeeds.connectors.layouts import LAYOUTS, Layout, layout_from_dict
-from bankfeeds.core.errors import BankfeedsError, ParseError
+from bankfeeds.core.errors import BankfeedsError, NoLayout
 from bankfeeds.days.delivery import day_delivered, open_stale, other_day_twin, stale_reason
 from bankfeeds.desk.exceptions import open_file_exception
 from bankfeeds.normalise.rules import BadRow, NormaliseResult, normalise, write_parquet
@@ -37,12 +37,6 @@ log = logging.getLogger(__name__)
 MAX_BAD_SHARE = 0.05
 #: PARSE_ERROR exceptions opened per file; beyond it one summary exception stands for the rest.
 MAX_PARSE_EXCEPTIONS = 100
-
-
-class NoLayout(ParseError):
-    """The connector has no layout to read its files with."""
-
-    code = "no-layout"
 
 
 def layout_for(connector: Connector) -> tuple[Layout, Literal["PG", "BANK"]]:
@@ -88,8 +82,10 @@ async def store_parquet(ctx: AppContext, df: pl.DataFrame, staging: Path | None 
     return stored.key
 
 
-async def normalise_stored(ctx: AppContext, file_pk: int, staging: Path | None = None) -> None:
-    """Normalise a DOWNLOADED file; never raises, so one bad file cannot spoil its run.
+async def normalise_stored(ctx: AppContext, file_pk: int, staging: Path | None = None) -> bool:
+    """Normalise a DOWNLOADED file; True when it became NORMALIZED. Never raises.
+
+    Never raising means one bad file cannot spoil its run.
 
     ``staging`` is where scratch files go: a run passes its own directory, which a re-run of a
     killed run removes.
@@ -100,21 +96,15 @@ async def normalise_stored(ctx: AppContext, file_pk: int, staging: Path | None =
         if exc.retryable:
             # The store is unavailable, not the file bad: stay DOWNLOADED for the stranded sweep.
             log.warning("normalising postponed: %s", exc.message, extra={"file_id": file_pk})
-            return
+            return False
         log.exception("normalising failed", extra={"file_id": file_pk})
         await _set_status(ctx, file_pk, "ERROR", "An unexpected error stopped normalisation.")
-        return
+        return False
     except Exception:
         log.exception("normalising failed", extra={"file_id": file_pk})
         await _set_status(ctx, file_pk, "ERROR", "An unexpected error stopped normalisation.")
-        return
-    if normalized:
-        from bankfeeds.recon.jobs import trigger_for_file
-
-        try:
-            await trigger_for_file(ctx, file_pk)
-        except Exception:  # the re-run endpoint can start the job later
-            log.exception("recon trigger failed", extra={"file_id": file_pk})
+        return False
+    return normalized
 
 
 async def _normalise(ctx: AppContext, file_pk: int, staging: Path | None = None) -> bool:
@@ -182,7 +172,7 @@ async def _finish(
     """Record the outcome on the file row and open its exceptions, in one go; returns the status.
 
     A NORMALIZED file with rows whose bytes are another day's file becomes STALE instead
-    (``services/days.py``); a NORMALIZED file settles its day's FILE_MISSING and STALE_FILE.
+    (``days/delivery.py``); a NORMALIZED file settles its day's FILE_MISSING and STALE_FILE.
     """
     now = ctx.clock()
     async with ctx.sessions.begin() as session:
@@ -309,8 +299,8 @@ async def _set_status(ctx: AppContext, file_pk: int, status: str, message: str) 
 STRANDED_AFTER = timedelta(minutes=10)
 
 
-async def sweep_stranded(ctx: AppContext, *, limit: int = 20) -> int:
-    """Normalise files a crashed worker left DOWNLOADED; returns how many were taken up."""
+async def claim_stranded(ctx: AppContext, *, limit: int = 20) -> list[int]:
+    """Claim files a crashed worker left DOWNLOADED, for the caller to normalise."""
     now = ctx.clock()
     async with ctx.sessions() as session:
         stranded = (
@@ -322,15 +312,15 @@ async def sweep_stranded(ctx: AppContext, *, limit: int = 20) -> int:
                 .limit(limit)
             )
         ).all()
-    return await _take(ctx, [(pk, seen) for pk, seen in stranded], None)
+    return await _claim(ctx, [(pk, seen) for pk, seen in stranded])
 
 
-async def resume_known(ctx: AppContext, file_pks: list[int], staging: Path | None) -> int:
-    """Normalise those of a run's already-known files still DOWNLOADED; returns how many.
+async def claim_known(ctx: AppContext, file_pks: list[int]) -> list[int]:
+    """Claim those of a run's already-known files still DOWNLOADED, for the caller to normalise.
 
     A worker killed between a file's commit and its normalisation leaves it DOWNLOADED; the run
     that takes over recognises the file from its listing and skips it, so it picks up the
-    normalisation here rather than leaving it to the stranded sweep minutes later.
+    normalisation rather than leaving it to the stranded sweep minutes later.
     """
     rows: list[tuple[int, Any]] = []
     async with ctx.sessions() as session:
@@ -343,12 +333,13 @@ async def resume_known(ctx: AppContext, file_pks: list[int], staging: Path | Non
                     .where(IngestedFile.status == "DOWNLOADED")
                 )
             ).all()
-    return await _take(ctx, rows, staging)
+    return await _claim(ctx, rows)
 
 
-async def _take(ctx: AppContext, rows: list[tuple[int, Any]], staging: Path | None) -> int:
+async def _claim(ctx: AppContext, rows: list[tuple[int, Any]]) -> list[int]:
     """Claim each file by bumping ``updated_at`` conditionally, so two workers never take one."""
-    taken, now = 0, ctx.clock()
+    taken: list[int] = []
+    now = ctx.clock()
     for file_pk, seen in rows:
         async with ctx.sessions.begin() as session:
             claimed = await session.execute(
@@ -358,6 +349,5 @@ async def _take(ctx: AppContext, rows: list[tuple[int, Any]], staging: Path | No
                 .values(updated_at=now)
             )
         if claimed.rowcount:  # type: ignore[attr-defined]
-            taken += 1
-            await normalise_stored(ctx, file_pk, staging)
+            taken.append(file_pk)
     return taken

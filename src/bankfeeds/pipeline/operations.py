@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 from bankfeeds.connectors.patterns import matches
 from bankfeeds.connectors.schedule import cycle_date_for
 from bankfeeds.connectors.service import load
-from bankfeeds.connectors.sources import pin_if_new, sftp_params
+from bankfeeds.connectors.sources import http_params, pin_if_new, sftp_params
 from bankfeeds.connectors.views import run_view
 from bankfeeds.core.errors import (
+    ApiRefused,
     AuthenticationFailed,
     BankfeedsError,
+    ConfigError,
     FieldError,
     HostKeyError,
     SourceError,
@@ -28,8 +30,7 @@ from bankfeeds.scheduling import runs
 from bankfeeds.scheduling import views as run_views
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector
-from bankfeeds.transports.http.errors import ApiRefused
-from bankfeeds.transports.http.source import HttpParams, check_reachable
+from bankfeeds.transports.http.source import check_reachable
 from bankfeeds.transports.sftp.client import open_sftp
 
 MAX_BACKFILL_DAYS = 93
@@ -68,7 +69,7 @@ async def test_connection(*, ctx: AppContext, connector_id: str) -> dict[str, An
             details["latencyMs"] = round((time.monotonic() - started) * 1000)
             await pin_if_new(ctx, connector, source)
             entries = await source.list_dir(config["remotePath"])
-    except SourceError as exc:
+    except (SourceError, ConfigError) as exc:  # a stored row that breaks a rule says which
         details["connected"] = (
             isinstance(exc, AuthenticationFailed | HostKeyError) or details["connected"]
         )
@@ -103,12 +104,7 @@ async def _test_api(ctx: AppContext, connector: Connector) -> dict[str, Any]:
     details: dict[str, Any] = {"connected": False, "authenticated": False, "latencyMs": None}
     started = time.monotonic()
     try:
-        params = HttpParams.from_config(
-            connector.config,
-            ctx.secrets.decrypt(connector.secrets),
-            allow_hosts=ctx.settings.api_allow_hosts,
-            max_bytes=ctx.settings.api_max_bytes,
-        )
+        params = http_params(ctx, connector)
         message = await check_reachable(params, today=cycle + timedelta(days=1))
     except ApiRefused as exc:
         # The server answered: reachable; 401/403 mean the credentials are wrong.

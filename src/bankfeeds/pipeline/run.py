@@ -20,11 +20,11 @@ from bankfeeds.core.faults import checkpoint
 from bankfeeds.core.logs import redacting, scrub
 from bankfeeds.ingest.discovery import Candidate, Passed, discover, split_known
 from bankfeeds.ingest.nearest import nearest_names, no_file_message
-from bankfeeds.ingest.records import record_passed, record_quarantine
+from bankfeeds.ingest.records import Arrived, record_passed
 from bankfeeds.ingest.unpack import UnpackRules, rules_for
-from bankfeeds.normalise.service import resume_known
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline.run_api import ingest_api
-from bankfeeds.pipeline.tally import Tally, count, refuse, settle, store
+from bankfeeds.pipeline.tally import Tally, file_failed, settle, take
 from bankfeeds.scheduling import runs
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun
@@ -88,7 +88,7 @@ async def _secrets_of(ctx: AppContext, run_pk: int) -> tuple[str, ...]:
 
 async def execute(ctx: AppContext, run_pk: int, worker_id: str) -> None:
     """Carry out a RUNNING run held by ``worker_id`` to its end, recording every outcome."""
-    # Every log line, run record and exception of this run passes through domain.redact.
+    # Every log line, run record and exception of this run passes through core.redact.
     with redacting(await _secrets_of(ctx, run_pk)):
         await _execute(ctx, run_pk, worker_id)
 
@@ -177,7 +177,7 @@ async def _ingest_sftp(
             tally.no_file = _no_file(config, run, found.others)
         known: list[Passed] = []
         if not run.force:
-            candidates, known = await split_known(ctx, connector.id, candidates)
+            candidates, known = await split_known(ctx, connector.id, candidates, source)
             passed += known
         tally.discovered = len(candidates) + sum(
             p.outcome in ("SKIPPED", "WAITING") for p in passed
@@ -196,7 +196,7 @@ async def _ingest_sftp(
 
         await asyncio.gather(*(one(i, c) for i, c in enumerate(candidates)))
     # Known files whose normalisation a killed worker never finished.
-    await resume_known(ctx, [p.file_pk for p in known if p.file_pk is not None], staging)
+    await handoff.resume_known(ctx, [p.file_pk for p in known if p.file_pk is not None], staging)
 
 
 def _no_file(config: dict[str, Any], run: ConnectorRun, others: list[str]) -> str:
@@ -217,53 +217,49 @@ async def _fetch(
     rules: UnpackRules,
 ) -> None:
     """Download, verify and store one file; a per-file error is recorded, a lost link raises."""
-    expected: str | None = None
-    sidecar_problem: ChecksumMismatch | None = None
     try:
-
-        def progress(done: int) -> None:
-            tally.bytes_done[candidate.path] = done
-
-        # The sidecar and the file travel together: one round trip saved per file.
-        sidecar = (
-            asyncio.ensure_future(source.read_small(candidate.sidecar_path))
-            if candidate.sidecar_path is not None
-            else None
-        )
         try:
-            result = await source.download(candidate.path, dest, progress)
-            checkpoint("after-download")
-            raw = await sidecar if sidecar is not None else None
-        finally:
-            if sidecar is not None and not sidecar.done():
-                sidecar.cancel()
-                await asyncio.gather(sidecar, return_exceptions=True)
-        if raw is not None:
-            try:
-                expected = parse_sidecar(raw, candidate.name)
-            except ChecksumMismatch as exc:
-                sidecar_problem = exc
-        if sidecar_problem is None and expected is not None and result.sha256 != expected:
-            sidecar_problem = ChecksumMismatch(
-                f"{candidate.name}: SHA-256 is {result.sha256[:12]}… but its sidecar says "
-                f"{expected[:12]}…."
-            )
-        if sidecar_problem is not None:
-            await record_quarantine(ctx, run, connector, candidate, dest, result, sidecar_problem)
-            tally.quarantined += 1
+            arrived = await _download(source, candidate, dest, tally)
+        except BankfeedsError as exc:
+            if source.connection_lost:
+                raise
+            await file_failed(ctx, run, candidate, tally, exc)
             return
-        count(tally, await store(ctx, run, connector, candidate, dest, result, expected, rules))
-    except BankfeedsError as exc:
-        if source.connection_lost:
-            raise
-        # A file the bank must fix (wrong key, bad signature, archive bomb) is refused for good;
-        # anything else may go better on the next attempt.
-        if exc.retryable:
-            tally.failed += 1
-        else:
-            refuse(tally, exc)
-        await record_passed(
-            ctx, run.id, [Passed(candidate.name, candidate.size, "FAILED", scrub(exc.message))]
-        )
+        await take(ctx, run, connector, arrived, tally, rules)
     finally:
         await asyncio.to_thread(dest.unlink, missing_ok=True)
+
+
+async def _download(source: SftpSource, candidate: Candidate, dest: Path, tally: Tally) -> Arrived:
+    """Download a file with its sidecar and judge it against the sidecar's SHA-256."""
+
+    def progress(done: int) -> None:
+        tally.bytes_done[candidate.path] = done
+
+    # The sidecar and the file travel together: one round trip saved per file.
+    sidecar = (
+        asyncio.ensure_future(source.read_small(candidate.sidecar_path))
+        if candidate.sidecar_path is not None
+        else None
+    )
+    try:
+        result = await source.download(candidate.path, dest, progress)
+        checkpoint("after-download")
+        raw = await sidecar if sidecar is not None else None
+    finally:
+        if sidecar is not None and not sidecar.done():
+            sidecar.cancel()
+            await asyncio.gather(sidecar, return_exceptions=True)
+    if raw is None:
+        return Arrived(candidate, dest, result)
+    try:
+        expected = parse_sidecar(raw, candidate.name)
+    except ChecksumMismatch as exc:
+        return Arrived(candidate, dest, result, problem=exc)
+    if expected is not None and result.sha256 != expected:
+        problem = ChecksumMismatch(
+            f"{candidate.name}: SHA-256 is {result.sha256[:12]}… but its sidecar says "
+            f"{expected[:12]}…."
+        )
+        return Arrived(candidate, dest, result, problem=problem)
+    return Arrived(candidate, dest, result, expected)

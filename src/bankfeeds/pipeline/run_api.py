@@ -6,29 +6,24 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
-from bankfeeds.core.errors import BankfeedsError, ChecksumMismatch
+from bankfeeds.connectors.sources import http_params
+from bankfeeds.core.errors import ChecksumMismatch
 from bankfeeds.core.faults import checkpoint
-from bankfeeds.core.logs import scrub
-from bankfeeds.ingest.discovery import Candidate, Passed
-from bankfeeds.ingest.records import record_passed, record_quarantine
+from bankfeeds.ingest.discovery import Candidate
+from bankfeeds.ingest.records import Arrived
 from bankfeeds.ingest.unpack import rules_for
-from bankfeeds.pipeline.tally import Tally, count, refuse, store
+from bankfeeds.pipeline.tally import Tally, take
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun
-from bankfeeds.transports.http.source import HttpParams, open_http
-from bankfeeds.transports.sftp.client import DownloadResult
+from bankfeeds.transports.http.source import open_http
+from bankfeeds.transports.sink import DownloadResult
 
 
 async def ingest_api(
     ctx: AppContext, run: ConnectorRun, connector: Connector, staging: Path, tally: Tally
 ) -> None:
     """One cycle date from a bank's HTTP API: fetch every page, verify, then store as one file."""
-    params = HttpParams.from_config(
-        connector.config,
-        ctx.secrets.decrypt(connector.secrets),
-        allow_hosts=ctx.settings.api_allow_hosts,
-        max_bytes=ctx.settings.api_max_bytes,
-    )
+    params = http_params(ctx, connector)
     await asyncio.to_thread(staging.mkdir, parents=True, exist_ok=True)
     tally.discovered = 1
 
@@ -37,6 +32,10 @@ async def ingest_api(
 
     async with open_http(params) as source:
         delivery = await source.fetch_day(run.cycle_date, staging, progress)
+    if delivery.no_data is not None:  # a holiday: a success with no file, as SFTP finding none
+        tally.discovered = 0
+        tally.no_file = delivery.no_data
+        return
     tally.bytes_expected = delivery.size
     tally.bytes_done["api"] = sum(page.size for page in delivery.pages)
     checkpoint("after-download")
@@ -54,30 +53,14 @@ async def ingest_api(
             f"says {(page.expected_sha256 or '')[:12]}…."
         )
         page_c = replace(c, path=page.url[:1024], size=page.size)
-        result = DownloadResult(page.sha256, page.size)
-        await record_quarantine(ctx, run, connector, page_c, page.path, result, problem)
-        tally.quarantined += 1
-        return
-    # The bank's checksum covers the stored bytes only when one page was stored as it came.
-    only = delivery.pages[0] if len(delivery.pages) == 1 else None
-    expected = only.expected_sha256 if only and only.sha256 == delivery.sha256 else None
-    result = DownloadResult(delivery.sha256, delivery.size)
-    try:
-        outcome = await store(
-            ctx,
-            run,
-            connector,
-            c,
-            delivery.path,
-            result,
-            expected,
-            rules_for(ctx, connector),
-            listed=False,
+        arrived = Arrived(
+            page_c, page.path, DownloadResult(page.sha256, page.size), problem=problem
         )
-    except BankfeedsError as exc:
-        if exc.retryable:
-            raise
-        refuse(tally, exc)
-        await record_passed(ctx, run.id, [Passed(c.name, c.size, "FAILED", scrub(exc.message))])
-        return
-    count(tally, outcome)
+    else:
+        # The bank's checksum covers the stored bytes only when one page was stored as it came.
+        only = delivery.pages[0] if len(delivery.pages) == 1 else None
+        expected = only.expected_sha256 if only and only.sha256 == delivery.sha256 else None
+        result = DownloadResult(delivery.sha256, delivery.size)
+        arrived = Arrived(c, delivery.path, result, expected)
+    # An API response has no listing to remember.
+    await take(ctx, run, connector, arrived, tally, rules_for(ctx, connector), listed=False)

@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from sqlalchemy import or_, select
 
 from bankfeeds.core.errors import BankfeedsError
-from bankfeeds.ingest.discovery import Candidate
-from bankfeeds.ingest.records import record_verified
+from bankfeeds.core.logs import scrub
+from bankfeeds.ingest.discovery import Candidate, Passed
+from bankfeeds.ingest.records import Arrived, record_passed, record_quarantine, record_verified
 from bankfeeds.ingest.records_unpacked import UNPACKED, record_unpacked
 from bankfeeds.ingest.unpack import Layer, UnpackRules, needs_unpacking, unpack
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun, IngestedFile, RunFile
-from bankfeeds.transports.sftp.client import DownloadResult
 
 #: File statuses that leave a file of no use until the bank sends another (or someone accepts it),
 #: by the word a run's message uses for them.
@@ -197,27 +197,70 @@ async def store(
     ctx: AppContext,
     run: ConnectorRun,
     connector: Connector,
-    c: Candidate,
-    staged: Path,
-    result: DownloadResult,
-    expected: str | None,
+    arrived: Arrived,
     rules: UnpackRules,
     *,
     listed: bool = True,
 ) -> str:
-    """Record a verified file, unpacking it first when it is encrypted or an archive."""
+    """Record a verified file (unpacking it first when it is encrypted or an archive), then
+    normalise what it stored; returns the run-file outcome."""
+    c, staged, result = arrived.candidate, arrived.staged, arrived.result
+    # Scratch files go in the run's staging directory, which a re-run of a killed run removes.
+    scratch = staged.parent
     if not needs_unpacking(c.name, rules):
-        return await record_verified(
-            ctx, run, connector, c, staged, result, expected, listed=listed
-        )
+        recorded = await record_verified(ctx, run, connector, arrived, listed=listed)
+        await handoff.files_stored(ctx, recorded.to_normalise, scratch)
+        return recorded.outcome
     workdir = staged.with_name(staged.name + ".unpacked")
     try:
         root = await asyncio.to_thread(
             unpack, Layer(c.name, staged, result.sha256, result.size), rules, workdir
         )
-        return await record_unpacked(ctx, run, connector, c, root, expected, listed=listed)
+        recorded = await record_unpacked(
+            ctx, run, connector, c, root, arrived.expected, listed=listed
+        )
+        # Before the work directory goes: the unpacked members are read from it.
+        await handoff.files_stored(ctx, recorded.to_normalise, scratch)
+        return recorded.outcome
     finally:
         await asyncio.to_thread(shutil.rmtree, workdir, True)
+
+
+async def take(
+    ctx: AppContext,
+    run: ConnectorRun,
+    connector: Connector,
+    arrived: Arrived,
+    tally: Tally,
+    rules: UnpackRules,
+    *,
+    listed: bool = True,
+) -> None:
+    """Quarantine or store one arrived file: the one path for SFTP and API deliveries alike."""
+    c = arrived.candidate
+    try:
+        if arrived.problem is not None:
+            await record_quarantine(ctx, run, connector, arrived, arrived.problem)
+            tally.quarantined += 1
+            return
+        count(tally, await store(ctx, run, connector, arrived, rules, listed=listed))
+    except BankfeedsError as exc:
+        await file_failed(ctx, run, c, tally, exc)
+
+
+async def file_failed(
+    ctx: AppContext, run: ConnectorRun, c: Candidate, tally: Tally, exc: BankfeedsError
+) -> None:
+    """Record one file's error on the run without failing the rest of it.
+
+    A file the bank must fix (wrong key, bad signature, archive bomb) is refused for good; anything
+    else may go better on the next attempt, so it counts as failed and the run is tried again.
+    """
+    if exc.retryable:
+        tally.failed += 1
+    else:
+        refuse(tally, exc)
+    await record_passed(ctx, run.id, [Passed(c.name, c.size, "FAILED", scrub(exc.message))])
 
 
 def refuse(tally: Tally, exc: BankfeedsError) -> None:

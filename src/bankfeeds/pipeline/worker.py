@@ -19,7 +19,7 @@ from bankfeeds.alerts.outbox import AlertDispatcher
 from bankfeeds.days import expectations
 from bankfeeds.ingest import staging
 from bankfeeds.monitoring import health_watch
-from bankfeeds.normalise import service as normalise_files
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline import run as ingest
 from bankfeeds.recon import jobs as recon
 from bankfeeds.recon import run as recon_run
@@ -110,7 +110,7 @@ class Worker:
                 self._last_check = clock
                 await expectations.check(ctx=self.ctx, now=self.ctx.clock())
                 await health_watch.record_transitions(ctx=self.ctx, now=self.ctx.clock())
-                await normalise_files.sweep_stranded(self.ctx)
+                await handoff.sweep_stranded(self.ctx)
                 await staging.sweep(self.ctx)
         free = self.concurrency - len(self._tasks)
         if free > 0:

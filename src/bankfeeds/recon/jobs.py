@@ -1,7 +1,7 @@
 """Recon jobs: one per provider and day, over every current bank and PG file of that day.
 
 A day's inputs are every current bank file of the provider (several parts, the newest of each
-restatement lineage: ``domain/banks.py``) and every current PG file with rows for that bank (by
+restatement lineage: ``connectors/banks.py``) and every current PG file with rows for that bank (by
 its aliases). The unique constraint on (provider, cycle date, inputs key) decides whether a job
 exists, so files arriving in any order, or at once, give exactly one job per set of inputs; a new
 part or restatement gives a new job that supersedes the older ones of the day. Triggers of one
@@ -30,6 +30,7 @@ from bankfeeds.core.errors import Conflict
 from bankfeeds.core.ids import public_id
 from bankfeeds.days.expectations import counterpart_key
 from bankfeeds.desk.exceptions import resolve_by_system
+from bankfeeds.recon.views import job_views
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import IngestedFile, ReconException, ReconJob, ReconJobFile
 
@@ -37,6 +38,8 @@ from bankfeeds.storage.db.models import IngestedFile, ReconException, ReconJob, 
 READY = ("NORMALIZED", "MATCHED")
 #: A RUNNING job not finished after this long lost its worker and may be claimed again.
 RECLAIM_AFTER = timedelta(minutes=10)
+#: The end of a job a newer one of its day replaced before any worker finished it.
+SUPERSEDED = "SUPERSEDED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,16 +191,19 @@ async def _job_for(
         note=f"PG rows for {provider} arrived: {public_id('job', job.id)} reconciles the day.",
     )
     # The day is locked, so this job saw every file the older ones saw, and more.
+    older = and_(
+        ReconJob.provider == provider,
+        ReconJob.cycle_date == day,
+        ReconJob.superseded_by_id.is_(None),
+        ReconJob.id != job.id,
+    )
+    # One no worker took yet never will (claims skip superseded jobs): it ends here, not PENDING.
     await session.execute(
         update(ReconJob)
-        .where(
-            ReconJob.provider == provider,
-            ReconJob.cycle_date == day,
-            ReconJob.superseded_by_id.is_(None),
-            ReconJob.id != job.id,
-        )
-        .values(superseded_by_id=job.id)
+        .where(older, ReconJob.status == "PENDING")
+        .values(status=SUPERSEDED, finished_at=ctx.clock())
     )
+    await session.execute(update(ReconJob).where(older).values(superseded_by_id=job.id))
     await session.flush()
     return job.id
 
@@ -237,6 +243,17 @@ async def claim_jobs(ctx: AppContext, *, limit: int) -> list[int]:
     )
     claimed: list[int] = []
     async with ctx.sessions.begin() as session:
+        # A superseded job whose worker died is never claimed again: end it rather than leave it
+        # RUNNING for ever.
+        await session.execute(
+            update(ReconJob)
+            .where(
+                ReconJob.superseded_by_id.is_not(None),
+                ReconJob.status == "RUNNING",
+                ReconJob.started_at < now - RECLAIM_AFTER,
+            )
+            .values(status=SUPERSEDED, finished_at=now)
+        )
         for pk in (await session.scalars(query)).all():
             result = await session.execute(
                 update(ReconJob)
@@ -279,8 +296,6 @@ async def rerun(
                 diff={"provider": provider, "cycleDate": cycle_date.isoformat()},
                 now=now,
             )
-    from bankfeeds.recon.queries import job_views
-
     return await job_views(ctx, pks)
 
 

@@ -41,6 +41,7 @@ from decimal import Decimal
 import polars as pl
 
 from bankfeeds.connectors.banks import directory, rows_for_provider
+from bankfeeds.desk.kinds import FILE_KINDS
 
 OUTCOMES: tuple[str, ...] = (
     "MATCHED", "MATCHED_WITHIN_TOLERANCE", "AMOUNT_MISMATCH", "FEE_MISMATCH", "STATUS_MISMATCH",
@@ -49,6 +50,8 @@ OUTCOMES: tuple[str, ...] = (
 )  # fmt: skip
 #: Outcomes that are not exceptions.
 MATCHED_OUTCOMES = frozenset({"MATCHED", "MATCHED_WITHIN_TOLERANCE"})
+#: Every exception kind: the file kinds, then each recon outcome that is not a match.
+KINDS: tuple[str, ...] = FILE_KINDS + tuple(o for o in OUTCOMES if o not in MATCHED_OUTCOMES)
 MATCH_KEYS: tuple[str, ...] = ("txn_id", "utr", "rrn")
 _SIDE_COLUMNS = ("source_file_id", "source_row", "txn_id", "utr", "rrn", "gross_paise",
                  "net_paise", "status", "value_date")  # fmt: skip

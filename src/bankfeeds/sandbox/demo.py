@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate, ConnectorPatch
 from bankfeeds.connectors.patterns import DEFAULT_PATTERNS
 from bankfeeds.core.ids import public_id
+from bankfeeds.pipeline import handoff
 from bankfeeds.sandbox.generate import SANDBOX_BANKS, SEED_DAYS, generate_day, seeded_days
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector
@@ -65,7 +65,7 @@ async def _existing(ctx: AppContext, name: str, endpoint: dict[str, Any]) -> str
         return None
     connector_id = public_id("connector", found.id)
     if any(found.config.get(key) != value for key, value in endpoint.items()):
-        await connectors.update(
+        await handoff.update_connector(
             ctx=ctx,
             connector_id=connector_id,
             body=ConnectorPatch(config=endpoint),
@@ -105,7 +105,7 @@ async def ensure_demo_connectors(
                 "hostKeyPolicy": "strict",
             },
         }
-        view, _ = await connectors.create(
+        view, _ = await handoff.create_connector(
             ctx=ctx, body=ConnectorCreate.model_validate(body), actor="demo", idempotency_key=None
         )
         ids.append(str(view["id"]))
@@ -132,7 +132,7 @@ async def _ensure_api_connector(ctx: AppContext, provider: str, base_url: str) -
             "timezone": ctx.settings.scheduler_timezone,
         },
     }
-    view, _ = await connectors.create(
+    view, _ = await handoff.create_connector(
         ctx=ctx, body=ConnectorCreate.model_validate(body), actor="demo", idempotency_key=None
     )
     return str(view["id"])

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bankfeeds.access import tokens
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.pipeline import operations
 from bankfeeds.sandbox.bank_api import run_bank_api
 from bankfeeds.sandbox.demo import (

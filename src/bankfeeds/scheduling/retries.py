@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bankfeeds.connectors.retry import UNFIXABLE, RetryPolicy
+from bankfeeds.connectors.retry import RetryPolicy
+from bankfeeds.core.errors import UNFIXABLE
 from bankfeeds.core.ids import public_id
 from bankfeeds.desk.exceptions import open_exception, resolve_by_system
 from bankfeeds.storage.context import AppContext

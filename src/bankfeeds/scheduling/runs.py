@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bankfeeds.connectors.service import connector_secrets, load
-from bankfeeds.core.errors import BankfeedsError, Conflict
+from bankfeeds.core.errors import AlreadyRunning, BankfeedsError, ConnectorPaused
 from bankfeeds.core.ids import parse_id, public_id
 from bankfeeds.core.logs import scrub
 from bankfeeds.core.redact import redact
@@ -31,18 +31,6 @@ def new_worker_id() -> str:
 
 def _lease(ctx: AppContext) -> timedelta:
     return timedelta(seconds=ctx.settings.lease_seconds)
-
-
-class ConnectorPaused(Conflict):
-    """The connector is paused."""
-
-
-class AlreadyRunning(Conflict):
-    """The connector already has a run in progress."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__(f"Connector already has a run in progress ({run_id}); wait for it.")
-        self.run_id = run_id
 
 
 async def start_run(

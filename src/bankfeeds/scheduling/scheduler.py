@@ -12,7 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bankfeeds.connectors.schedule import cycle_date_for, next_run_at
+from bankfeeds.connectors.schedule import cycle_date_for, next_run
 from bankfeeds.scheduling.planning import CatchUp, plan_slots
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun
@@ -80,7 +80,7 @@ class Scheduler:
                         "attempt": 1,
                     }
                 )
-            self._next[cid] = (key, next_run_at(cron, tz, now))
+            self._next[cid] = (key, next_run(cron, tz, now))
         return await self._insert(rows)
 
     async def _insert(self, rows: list[dict[str, Any]]) -> int:

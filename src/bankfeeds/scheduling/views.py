@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bankfeeds.connectors.service import load
 from bankfeeds.connectors.views import run_view
 from bankfeeds.core.errors import NotFound
-from bankfeeds.core.ids import decode_cursor, encode_cursor, parse_id, public_id
+from bankfeeds.core.ids import parse_id, public_id
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import ConnectorRun, IngestedFile, ReconException, RunFile
+from bankfeeds.storage.db.pages import paginate
 
 ACTIVE = ("QUEUED", "RUNNING")
 
@@ -130,21 +131,9 @@ async def list_runs(
     """A connector's runs, newest first, a page at a time."""
     async with ctx.sessions() as session:
         connector = await load(session, connector_id)
-        query = (
-            select(ConnectorRun)
-            .where(ConnectorRun.connector_id == connector.id)
-            .order_by(ConnectorRun.id.desc())
-            .limit(limit + 1)
-        )
-        if cursor:
-            query = query.where(ConnectorRun.id < decode_cursor(cursor))
-        rows = list((await session.scalars(query)).all())
-    page, more = rows[:limit], len(rows) > limit
-    return {
-        "runs": [run_view(r) for r in page],
-        "hasMore": more,
-        "cursor": encode_cursor(page[-1].id) if more and page else None,
-    }
+        query = select(ConnectorRun).where(ConnectorRun.connector_id == connector.id)
+        page = await paginate(session, query, ConnectorRun.id, cursor=cursor, limit=limit)
+    return page.body("runs", run_view)
 
 
 async def backfill_status(*, ctx: AppContext, job_id: str) -> dict[str, Any]:

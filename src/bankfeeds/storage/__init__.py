@@ -1,1 +1,1 @@
-"""Where state lives: the database, the object store, secrets at rest and the context holding them."""
+"""Where state lives: the database, the object store, secrets at rest, the context."""

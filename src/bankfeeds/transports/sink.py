@@ -14,6 +14,7 @@ import hashlib
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -23,6 +24,14 @@ _FINISH: Final = object()
 _ABORT: Final = object()
 #: Files up to this size never get a thread of their own.
 SMALL_FILE: Final = 1 << 20
+
+
+@dataclass(frozen=True)
+class DownloadResult:
+    """The SHA-256 and size of a file downloaded to its staging path (by any transport)."""
+
+    sha256: str
+    size: int
 
 
 class HashingSink:

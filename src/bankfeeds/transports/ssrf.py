@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
-from bankfeeds.core.errors import SourceTimeout, SourceUnreachable
+from bankfeeds.core.errors import SourceTimeout, SourceUnreachable, UnsafeTarget
 from bankfeeds.transports.addresses import origin_allowed, parse_host_literal, unsafe_reason
-from bankfeeds.transports.http.errors import UnsafeTarget
 
 __all__ = ["SafeTarget", "UnsafeTarget", "resolve_safe"]
 
@@ -82,7 +81,7 @@ async def resolve_safe(
     """Check ``url`` and resolve its host; UnsafeTarget unless every address may be reached.
 
     Plain http and non-public addresses are allowed only for origins the allow-list names
-    (``domain.addresses.origin_allowed``): ``configured`` says ``url`` is one the connector was
+    (``transports.addresses.origin_allowed``): ``configured`` says ``url`` is one the connector was
     configured with, not a redirect or a link the server handed us.
     """
     scheme, host, port = _host_of(url)

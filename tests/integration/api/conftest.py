@@ -16,7 +16,7 @@ __all__ = ["Live", "admin", "live", "sshd", "target"]
 
 from bankfeeds.access import tokens
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
 
 

@@ -32,7 +32,7 @@ from tests.support.server import serve
 
 from bankfeeds.access import tokens
 from bankfeeds.core.config import Settings, load_settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.secrets import generate_key
 

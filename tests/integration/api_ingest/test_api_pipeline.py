@@ -12,16 +12,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from tests.support.http_bank import create_test_bank
+from tests.support.moto_s3 import REGION, MotoS3, fake_credentials, new_bucket
 from tests.support.pipeline import run_once
 from tests.support.server import serve
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.config import Settings
 from bankfeeds.core.errors import ValidationFailed
+from bankfeeds.core.ids import parse_id
+from bankfeeds.pipeline import handoff
 from bankfeeds.sandbox.bank_api import RunningBankApi, run_bank_api
 from bankfeeds.storage.context import AppContext
-from bankfeeds.storage.db.models import IngestedFile, ReconException
+from bankfeeds.storage.db.models import Connector, ConnectorRun, IngestedFile, ReconException
 
 DAY = date(2025, 1, 10)
 SAMPLE = Path(__file__).parents[2] / "fixtures" / "AXIS_RECON_20250110.csv"
@@ -54,7 +56,7 @@ async def create(ctx: AppContext, base_url: str, **config: Any) -> str:
             "config": {"baseUrl": base_url, "readTimeout": 10, **config},
         }
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
 
 
@@ -113,6 +115,36 @@ async def test_csv_with_digest_records_the_banks_checksum(
     assert row.expected_sha256 == row.sha256
 
 
+async def test_a_day_the_bank_has_no_data_for_is_a_success_with_no_file(
+    ctx: AppContext, tmp_path: Path
+) -> None:
+    # A holiday: the sandbox answers 404 for a day with no file, and an empty page of records
+    # for a day whose file has no rows. Either way the run ends as an SFTP run finding no file.
+    shutil.copy(SAMPLE, tmp_path / SAMPLE.name)
+    header = SAMPLE.read_text().splitlines()[0]
+    (tmp_path / "AXIS_RECON_20250111.csv").write_text(header + "\n")
+    api = run_bank_api(tmp_path, TOKEN, provider="AXIS", page_size=4)
+    try:
+        json_feed = await create(ctx, api.url, **JSON_FEED)
+        csv_feed = await create(
+            ctx, api.url, endpoint="/v1/settlements.csv", authType="bearer", token=TOKEN,
+            queryParams={"date": "{cycleDate}"},
+        )  # fmt: skip
+        holiday, no_rows = date(2025, 1, 12), date(2025, 1, 11)
+        runs = [
+            (await run_once(ctx, json_feed, holiday), "HTTP 404"),
+            (await run_once(ctx, csv_feed, holiday), "HTTP 404"),
+            (await run_once(ctx, json_feed, no_rows), "no records"),
+        ]
+    finally:
+        api.stop()
+    for run, why in runs:
+        assert (run["status"], run["errorCode"]) == ("SUCCESS", "no-file"), run
+        assert run["filesDownloaded"] == run["filesFailed"] == 0, run
+        assert run["error"].startswith("No data for 2025-01-1") and why in run["error"], run
+    assert await rows(ctx) == []
+
+
 async def test_wrong_token_fails_with_the_servers_words_and_no_retry(
     ctx: AppContext, bank_api: RunningBankApi
 ) -> None:
@@ -135,6 +167,24 @@ async def test_checksum_mismatch_quarantines_and_opens_an_exception(ctx: AppCont
     async with ctx.sessions() as session:
         kinds = (await session.scalars(select(ReconException.kind))).all()
     assert "CHECKSUM_MISMATCH" in kinds
+
+
+async def test_a_row_saved_before_a_rule_fails_its_run_naming_the_field(
+    ctx: AppContext, bank_api: RunningBankApi
+) -> None:
+    cid = await create(ctx, bank_api.url, **JSON_FEED)
+    pk = parse_id("connector", cid)
+    async with ctx.sessions.begin() as session:
+        row = await session.get(Connector, pk)
+        assert row is not None
+        # As saved before the save checked that cursor paging reads a JSON body.
+        row.config = {**row.config, "responseFormat": "csv"}
+    run = await run_once(ctx, cid)
+    assert run["status"] == "FAILED", run
+    assert run["errorCode"] == "invalid-configuration"
+    assert "responseFormat must be 'json' when pagination is 'cursor'" in run["error"]
+    assert TOKEN not in run["error"]
+    assert await rows(ctx) == []
 
 
 @pytest.mark.parametrize(
@@ -166,3 +216,35 @@ async def test_allowlist_removed_later_is_enforced_at_fetch(
     assert run["errorCode"] == "unsafe-target"
     async with ctx.sessions() as session:
         assert await session.scalar(select(func.count()).select_from(IngestedFile)) == 0
+
+
+async def test_a_store_outage_fails_the_file_and_retries_the_run_as_for_sftp(
+    ctx: AppContext, bank_api: RunningBankApi, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # One path stores SFTP and API files: a file the store cannot take is a failed file on the
+    # run (named, with the reason) and the run is tried again; it used to fail the API run whole.
+    fake_credentials(monkeypatch, tmp_path)
+    server = MotoS3()
+    server.start()
+    try:
+        bucket, _ = new_bucket(server.endpoint)
+        s3 = AppContext.build(
+            ctx.settings.model_copy(
+                update={"s3_bucket": bucket, "s3_endpoint": server.endpoint, "s3_region": REGION}
+            )
+        )
+        cid = await create(s3, bank_api.url, **JSON_FEED)
+        server.stop()
+        run = await run_once(s3, cid)
+        async with s3.sessions() as session:
+            retries = (
+                await session.scalars(select(ConnectorRun).where(ConnectorRun.trigger == "RETRY"))
+            ).all()
+        await s3.close()
+    finally:
+        server.stop()
+    assert (run["status"], run["errorCode"]) == ("FAILED", "incomplete"), run
+    [failed] = [f for f in run["files"] if f["outcome"] == "FAILED"]
+    assert "store" in failed["message"].lower(), failed
+    assert [r.attempt for r in retries] == [2]
+    assert await rows(ctx) == []

@@ -202,7 +202,7 @@ async def exceptions(ctx: AppContext, kind: str, state: str | None = None) -> li
 
 def note_of(resolution: object) -> str:
     """The sentence of a system resolution (``{"note": ...}``, or the bare sentence RUN_FAILED's
-    resolution in ``services/retries.py`` writes)."""
+    resolution in ``scheduling/retries.py`` writes)."""
     if isinstance(resolution, dict):
         return str(resolution["note"])
     assert isinstance(resolution, str)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from tests.support.targets import Target
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.layouts import LAYOUTS
 from bankfeeds.connectors.model import ConnectorPatch
 from bankfeeds.core.ids import public_id
 from bankfeeds.days import expectations
+from bankfeeds.pipeline import handoff
 from bankfeeds.recon import jobs as recon
 from bankfeeds.storage.context import AppContext
 
@@ -74,7 +74,7 @@ async def test_an_unknown_bank_name_is_told_until_it_is_an_alias(
     assert lonely.data is not None and lonely.data["rows"] == 50
 
     patch = ConnectorPatch.model_validate({"config": {"bankAliases": ["AXS Payments"]}})
-    await connectors.update(ctx=ctx, connector_id=ids["AXIS"], body=patch, actor="ops")
+    await handoff.update_connector(ctx=ctx, connector_id=ids["AXIS"], body=patch, actor="ops")
     (view,) = await recon.rerun(ctx=ctx, provider="AXIS", cycle_date=DAY, actor="ops")
     await work_jobs(ctx)
     (job,) = await jobs(ctx)

@@ -8,7 +8,7 @@ import pytest
 from tests.support.targets import Target
 
 from bankfeeds.core.ids import public_id
-from bankfeeds.days import delivery as days
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 
 from .steps import (
@@ -96,7 +96,9 @@ async def test_yesterdays_file_resent_as_today_is_stale_until_settled(
     assert [j.cycle_date for j in await jobs(ctx)] == [DAY]  # nothing reconciles 11 Jan
 
     if fix == "accept":
-        accepted = await days.accept(ctx=ctx, file_id=public_id("file", stale.id), actor="ops")
+        accepted = await handoff.accept_file(
+            ctx=ctx, file_id=public_id("file", stale.id), actor="ops"
+        )
         assert accepted["status"] == "NORMALIZED" and len(accepted["jobIds"]) == 1
         note = "Accepted by ops"
         expected = {"MISSING_IN_BANK": 50, "MISSING_IN_PG": 50}  # 10 Jan's money vs 11 Jan's

@@ -24,16 +24,18 @@ from tests.support.http_bank import (
     serve_tls,
 )
 
-from bankfeeds.core.errors import ChecksumMismatch, ConfigError
-from bankfeeds.transports.http.errors import (
+from bankfeeds.connectors.sources import http_params_from
+from bankfeeds.core.errors import (
     ApiProtocolError,
     ApiRateLimited,
     ApiRefused,
     ApiUnavailable,
+    ChecksumMismatch,
+    ConfigError,
     ResponseTooLarge,
+    UnsafeTarget,
 )
 from bankfeeds.transports.http.source import ApiDelivery, HttpParams, check_reachable, open_http
-from bankfeeds.transports.ssrf import UnsafeTarget
 
 DAY = date(2025, 1, 10)
 
@@ -191,13 +193,21 @@ async def test_500_is_retryable_and_a_second_attempt_succeeds(bank: Bank, tmp_pa
     assert got.path.read_bytes() == CSV_BODY
 
 
+@pytest.mark.parametrize("fmt", ["csv", "json"])
+async def test_no_content_is_a_day_without_data(bank: Bank, tmp_path: Path, fmt: str) -> None:
+    got = await fetch(bank.params("/empty", response_format=fmt), tmp_path / "s")
+    assert got.no_data is not None and got.no_data.endswith("/empty sent nothing.")
+    assert got.size == 0 and not got.path.exists()
+
+
 async def test_4xx_is_refused_with_the_servers_message(bank: Bank, tmp_path: Path) -> None:
     with pytest.raises(ApiRefused, match="HTTP 403: token expired for merchant 42") as caught:
         await fetch(bank.params("/refuse"), tmp_path / "s")
     assert not caught.value.retryable
-    with pytest.raises(ApiRefused, match="HTTP 404: no such report") as missing:
-        await fetch(bank.params("/missing"), tmp_path / "s")
-    said = missing.value.message.split("HTTP 404: ", 1)[1]
+    # A 404 for the day is the bank saying it has nothing for it (a holiday), in its words.
+    missing = (await fetch(bank.params("/missing"), tmp_path / "s")).no_data
+    assert missing is not None and "HTTP 404: no such report" in missing
+    said = missing.split("HTTP 404: ", 1)[1]
     assert len(said) <= 201
 
 
@@ -377,9 +387,7 @@ def test_params_from_wire_config() -> None:
         "cursorField": "next", "cursorParam": "after", "checksumHeader": "X-Sum",
         "maxPages": 5, "recordTag": "row",
     }  # fmt: skip
-    params = HttpParams.from_config(
-        config, {"apiKey": "k"}, allow_hosts=frozenset({"x"}), max_bytes=10
-    )
+    params = http_params_from(config, {"apiKey": "k"}, allow_hosts=frozenset({"x"}), max_bytes=10)
     assert (params.api_key, params.api_key_header, params.cursor_param) == ("k", "X-Key", "after")
     assert (params.max_pages, params.max_bytes, params.records_path) == (5, 10, "data.items")
     assert "'k'" not in repr(params)
@@ -389,16 +397,23 @@ def test_params_from_wire_config() -> None:
     ("config", "secrets", "message"),
     [
         ({}, {}, "baseUrl is required"),
-        ({"baseUrl": "https://h", "authType": "bearer"}, {}, "needs token"),
-        ({"baseUrl": "https://h", "authType": "basic", "username": "u"}, {}, "basic needs"),
-        ({"baseUrl": "https://h", "pagination": "cursor"}, {}, "cursorField"),
+        ({"baseUrl": "https://h", "authType": "bearer"}, {}, "token is required when authType"),
+        ({"baseUrl": "https://h", "authType": "basic", "username": "u"}, {}, "password is req"),
+        ({"baseUrl": "https://h", "pagination": "cursor"}, {}, "cursorField is required"),
+        (
+            {"baseUrl": "https://h", "pagination": "cursor", "cursorField": "next"},
+            {},
+            "responseFormat must be 'json' when pagination is 'cursor'",
+        ),
         ({"baseUrl": "https://h", "pagination": "link", "sidecarUrl": "/s"}, {}, "sidecarUrl"),
-        ({"baseUrl": "https://h", "headers": {"Host": "evil"}}, {}, "'Host' frames"),
-        ({"baseUrl": "https://h", "maxPages": 0}, {}, "maxPages"),
+        ({"baseUrl": "https://h", "headers": {"Host": "evil"}}, {}, "headers.Host frames"),
+        ({"baseUrl": "https://h", "queryParams": {"d": "{day}"}}, {}, "unknown token"),
+        ({"baseUrl": "https://h", "maxPages": 0}, {}, "maxPages must be at least 1"),
+        ({"baseUrl": "https://h", "port": 22}, {}, "port applies to SFTP connectors only"),
     ],
 )
 def test_unusable_configs_are_refused(
     config: dict[str, object], secrets: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        HttpParams.from_config(config, secrets, allow_hosts=frozenset())
+        http_params_from(config, secrets, allow_hosts=frozenset())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bankfeeds.core.errors import SourceUnreachable
-from bankfeeds.transports.ssrf import UnsafeTarget, resolve_safe
+from bankfeeds.core.errors import SourceUnreachable, UnsafeTarget
+from bankfeeds.transports.ssrf import resolve_safe
 
 NONE: frozenset[str] = frozenset()
 

@@ -10,8 +10,8 @@ from tests.support.targets import Target
 
 __all__ = ["DAY", "jobs", "make_connector", "run_once", "work_jobs"]
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.pipeline import handoff
 from bankfeeds.recon import jobs as recon
 from bankfeeds.recon import run as recon_run
 from bankfeeds.storage.context import AppContext
@@ -37,7 +37,7 @@ async def make_connector(ctx: AppContext, target: Target, provider: str, **cfg: 
     body = ConnectorCreate.model_validate(
         {"name": name, "type": "SFTP", "provider": provider, "config": config}
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.normalise.service import sweep_stranded
+from bankfeeds.pipeline.handoff import sweep_stranded
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import IngestedFile
 

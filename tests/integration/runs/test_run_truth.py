@@ -19,9 +19,9 @@ from tests.support.server import serve
 from tests.support.targets import Target
 
 from bankfeeds.access import tokens, users
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
+from bankfeeds.monitoring import connectors as monitored
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import ConnectorRun, ReconException
 
@@ -158,7 +158,7 @@ async def test_a_good_file_beside_a_quarantined_one_is_partial(
     assert BAD_AMOUNT in good["badRows"][0]["reason"]
     assert await run_failed(ctx) == []  # PARTIAL with the day's file: no RUN_FAILED
     assert await queued(ctx) == 0
-    health = (await connector_views.get_connector(ctx=ctx, connector_id=cid))["health"]
+    health = (await monitored.get_connector(ctx=ctx, connector_id=cid))["health"]
     assert (health["healthStatus"], health["lastSuccessAt"]) == ("CRITICAL", None)
     assert health["reasons"] == ["no successful run in the last 48 h"]  # PARTIAL is no success
     assert health["successRate"] == 0.0

@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import Connector, ConnectorRun
 
@@ -34,7 +34,7 @@ async def add_connector(
             },
         }
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     pk = int(str(view["id"]).removeprefix("conn_"))
     if created_at is not None:
         async with ctx.sessions.begin() as session:

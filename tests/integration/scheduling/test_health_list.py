@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import event
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.connectors.views import list_connectors
+from bankfeeds.monitoring.connectors import list_connectors
 from bankfeeds.storage.context import AppContext
 
 

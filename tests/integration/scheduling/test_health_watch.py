@@ -10,8 +10,8 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from tests.integration.scheduling.helpers import add_connector
 
-from bankfeeds.alerts.rules import Webhook, summary
-from bankfeeds.core.config import Settings
+from bankfeeds.alerts.rules import summary
+from bankfeeds.core.config import Settings, Webhook
 from bankfeeds.monitoring.health_watch import record_transitions
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import AlertEvent, Connector, ConnectorRun

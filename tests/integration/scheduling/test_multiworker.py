@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 from tests.support.targets import threaded_sandbox
 from tests.support.workers import axis_body
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.core.config import Settings, sync_url
+from bankfeeds.pipeline import handoff
 from bankfeeds.sandbox.server import SandboxHandle
 from bankfeeds.scheduling import runs
 from bankfeeds.storage.context import AppContext
@@ -63,7 +63,7 @@ async def _connector(ctx: AppContext, sandbox: SandboxHandle, name: str, **extra
             },
         }
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="t", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="t", idempotency_key=None)
     return str(view["id"])
 
 

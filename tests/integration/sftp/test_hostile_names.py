@@ -19,8 +19,8 @@ import asyncssh
 from tests.support.pipeline import axis_file, run_once
 from tests.support.targets import Target
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
+from bankfeeds.pipeline import handoff
 from bankfeeds.storage.context import AppContext
 from bankfeeds.storage.db.models import IngestedFile
 
@@ -72,7 +72,7 @@ async def _connector(ctx: AppContext, host: str, port: int, remote: str, **cfg: 
             },
         }
     )
-    view, _ = await connectors.create(ctx=ctx, body=body, actor="test", idempotency_key=None)
+    view, _ = await handoff.create_connector(ctx=ctx, body=body, actor="test", idempotency_key=None)
     return str(view["id"])
 
 

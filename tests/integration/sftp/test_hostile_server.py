@@ -10,14 +10,15 @@ from pathlib import Path
 
 import asyncssh
 
-from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorCreate
 from bankfeeds.connectors.patterns import unsafe_name_reason
+from bankfeeds.pipeline import handoff
 from bankfeeds.pipeline import run as ingest
 from bankfeeds.scheduling import runs
 from bankfeeds.scheduling import views as run_views
 from bankfeeds.storage.context import AppContext
-from bankfeeds.transports.sftp.client import SftpParams, open_sftp
+from bankfeeds.transports.sftp.client import open_sftp
+from bankfeeds.transports.sftp.params import SftpParams
 
 HOSTILE = [b"../x", b"/etc/passwd", b"a/b", b"..\\evil", b"bad\nname.csv", b"nul\x00.csv"]
 
@@ -144,7 +145,9 @@ async def test_pipeline_rejects_hostile_names_and_writes_nothing_outside(
                 },
             }
         )
-        view, _ = await connectors.create(ctx=ctx, body=body, actor="t", idempotency_key=None)
+        view, _ = await handoff.create_connector(
+            ctx=ctx, body=body, actor="t", idempotency_key=None
+        )
         run = await runs.start_run(
             ctx=ctx,
             connector_id=view["id"],

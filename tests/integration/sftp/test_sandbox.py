@@ -12,7 +12,8 @@ import pytest
 
 from bankfeeds.core.errors import AuthenticationFailed, NoSuchPath, SourcePermissionDenied
 from bankfeeds.sandbox.server import fingerprint, run_sandbox_forever, start_sandbox
-from bankfeeds.transports.sftp.client import SftpParams, open_sftp
+from bankfeeds.transports.sftp.client import open_sftp
+from bankfeeds.transports.sftp.params import SftpParams
 
 
 def params(port: int, fp: str, **overrides: str | None) -> SftpParams:

@@ -24,12 +24,8 @@ from bankfeeds.core.errors import (
     SourceUnreachable,
     TransferFailed,
 )
-from bankfeeds.transports.sftp.client import (
-    DownloadResult,
-    SftpSource,
-    open_sftp,
-    probe_fingerprint,
-)
+from bankfeeds.transports.sftp.client import SftpSource, open_sftp, probe_fingerprint
+from bankfeeds.transports.sink import DownloadResult
 
 MiB = 1024 * 1024
 

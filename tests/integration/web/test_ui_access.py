@@ -13,7 +13,7 @@ from tests.support.server import serve
 
 from bankfeeds.access import tokens, users
 from bankfeeds.core.config import Settings
-from bankfeeds.http.api.app import create_app
+from bankfeeds.http.app import create_app
 from bankfeeds.storage.context import AppContext
 
 PASSWORD = "correct horse battery"

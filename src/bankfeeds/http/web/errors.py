@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import RedirectResponse, Response
 
 from bankfeeds.core.errors import BankfeedsError, Unauthorized
-from bankfeeds.http.api.problems import from_validation
+from bankfeeds.http.problems import from_validation
 from bankfeeds.http.web.templating import render
 
 

@@ -7,14 +7,7 @@ import hashlib
 from pathlib import Path
 
 from bankfeeds.core.errors import ObjectNotFound
-from bankfeeds.storage.objectstore.store import (
-    StoredObject,
-    check_key,
-    content_mismatch,
-    key_for,
-    quarantine_key,
-    storage_error,
-)
+from bankfeeds.storage.objectstore import store as base
 
 
 class MemoryObjectStore:
@@ -27,48 +20,50 @@ class MemoryObjectStore:
         try:
             data = await asyncio.to_thread(staged.read_bytes)
         except OSError as exc:
-            raise storage_error(f"read {staged}", exc) from exc
+            raise base.storage_error(f"read {staged}", exc) from exc
         actual = hashlib.sha256(data).hexdigest()
         if actual != sha256:
-            raise content_mismatch(staged, sha256, actual)
+            raise base.content_mismatch(staged, sha256, actual)
         return data
 
-    def _publish(self, key: str, data: bytes) -> StoredObject:
+    def _publish(self, key: str, data: bytes) -> base.StoredObject:
         # No await between the check and the insert, so concurrent puts cannot both create.
         if key in self._objects:
-            return StoredObject(key=key, size=len(self._objects[key]), created=False)
+            return base.StoredObject(key=key, size=len(self._objects[key]), created=False)
         self._objects[key] = data
-        return StoredObject(key=key, size=len(data), created=True)
+        return base.StoredObject(key=key, size=len(data), created=True)
 
-    async def put_file(self, staged: Path, sha256: str, *, hashed: bool = False) -> StoredObject:
+    async def put_file(
+        self, staged: Path, sha256: str, *, hashed: bool = False
+    ) -> base.StoredObject:
         """Copy ``staged`` to ``key_for(sha256)`` unless it is there; check its hash on the way."""
-        return self._publish(key_for(sha256), await self._read(staged, sha256))
+        return self._publish(base.key_for(sha256), await self._read(staged, sha256))
 
     async def put_quarantine(self, staged: Path, sha256: str, name: str) -> str:
         """Copy ``staged`` (whose actual hash is ``sha256``) to quarantine; return its key."""
-        key = quarantine_key(sha256, name)
+        key = base.quarantine_key(sha256, name)
         self._publish(key, await self._read(staged, sha256))
         return key
 
     async def exists(self, key: str) -> bool:
         """Return whether an object is stored under ``key``."""
-        return check_key(key) in self._objects
+        return base.check_key(key) in self._objects
 
     async def size(self, key: str) -> int | None:
         """Return the object's size in bytes, or None if there is none."""
-        data = self._objects.get(check_key(key))
+        data = self._objects.get(base.check_key(key))
         return None if data is None else len(data)
 
     async def read_bytes(self, key: str) -> bytes:
         """Return the object's bytes; ObjectNotFound if there is none."""
         try:
-            return self._objects[check_key(key)]
+            return self._objects[base.check_key(key)]
         except KeyError:
             raise ObjectNotFound(f"No object {key} in the memory store.") from None
 
     async def delete(self, key: str) -> None:
         """Remove the object if it exists (tests and admin only)."""
-        self._objects.pop(check_key(key), None)
+        self._objects.pop(base.check_key(key), None)
 
     async def list_keys(self, prefix: str = "") -> list[str]:
         """Return the sorted keys that start with ``prefix``."""

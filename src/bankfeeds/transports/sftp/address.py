@@ -1,4 +1,4 @@
-"""The address guard for SFTP connectors: the API hosts' policy (``domain.addresses``) for SSH.
+"""The address guard for SFTP connectors: the API hosts' policy (``transports.addresses``) for SSH.
 
 A host is resolved once and every address it has is checked; the connection then goes to the
 first checked address, so a DNS answer that changes between the check and the connect cannot
@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from bankfeeds.core.errors import UnsafeTarget
 from bankfeeds.transports.addresses import parse_host_literal, unsafe_reason
-from bankfeeds.transports.http.errors import UnsafeTarget
 from bankfeeds.transports.ssrf import resolve_addresses
 
 __all__ = ["UnsafeTarget", "checked_address", "host_allowed"]

@@ -21,7 +21,8 @@ from bankfeeds.core.errors import BankfeedsError, HostKeyUntrusted, RemoteFileTo
 from bankfeeds.transports.sftp.address import checked_address
 from bankfeeds.transports.sftp.errors import connect_error, transfer_error
 from bankfeeds.transports.sftp.hostkey import HostKeyGate, load_client_key
-from bankfeeds.transports.sink import HashingSink
+from bankfeeds.transports.sftp.params import SftpParams
+from bankfeeds.transports.sink import DownloadResult, HashingSink
 
 #: aes128-gcm first: the asyncssh default (chacha20) costs about 40 % of throughput here.
 CIPHERS = "^aes128-gcm@openssh.com"
@@ -34,27 +35,6 @@ Kind = Literal["file", "dir", "symlink", "other"]
 
 
 @dataclass(frozen=True)
-class SftpParams:
-    """How to reach and log in to one SFTP server, and which host keys to trust."""
-
-    host: str
-    port: int
-    username: str
-    password: str | None = None
-    private_key: str | None = None
-    passphrase: str | None = None
-    host_key_policy: Literal["accept-new", "strict"] = "strict"
-    trusted_fingerprints: tuple[str, ...] = ()
-    connect_timeout: float = 15
-    read_timeout: float = 60
-    max_files_in_flight: int = 8
-    #: Hosts allowed to be loopback or private (BANKFEEDS_SFTP_ALLOW_HOSTS); with a set, the
-    #: host is checked and its checked address connected to. None skips the check: only for a
-    #: caller that picked the server itself (tests, the bench); connectors always pass a set.
-    allow_hosts: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
 class RemoteEntry:
     """One directory entry as the server describes it (lstat: symlinks are not followed)."""
 
@@ -62,14 +42,6 @@ class RemoteEntry:
     size: int
     mtime: float
     kind: Kind
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    """The SHA-256 and size of a file downloaded to its staging path."""
-
-    sha256: str
-    size: int
 
 
 def _kind(attrs: asyncssh.SFTPAttrs) -> Kind:

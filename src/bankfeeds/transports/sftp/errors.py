@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -17,9 +16,7 @@ from bankfeeds.core.errors import (
     SourceUnreachable,
     TransferFailed,
 )
-
-if TYPE_CHECKING:
-    from bankfeeds.transports.sftp.client import SftpParams
+from bankfeeds.transports.sftp.params import SftpParams
 
 
 def connect_error(

@@ -5,14 +5,10 @@ The decision on the server's key is made during key exchange, before any credent
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import asyncssh
 
 from bankfeeds.core.errors import HostKeyMismatch, HostKeyUntrusted, InvalidPrivateKey, SourceError
-
-if TYPE_CHECKING:
-    from bankfeeds.transports.sftp.client import SftpParams
+from bankfeeds.transports.sftp.params import SftpParams
 
 
 def _same_fingerprint(a: str, b: str) -> bool:

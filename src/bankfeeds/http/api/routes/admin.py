@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bankfeeds.access import audit, tokens, users
-from bankfeeds.access.auth import Principal, Role
-from bankfeeds.http.api.deps import context, require
-from bankfeeds.storage.context import AppContext
+from bankfeeds.access.auth import Role
+from bankfeeds.http.deps import Admin, Ctx
 
 router = APIRouter(prefix="/ops", tags=["admin"])
-Ctx = Annotated[AppContext, Depends(context)]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 class TokenCreate(BaseModel):

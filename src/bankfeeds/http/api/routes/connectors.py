@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from bankfeeds.access.auth import Principal, Role
 from bankfeeds.connectors import service as connectors
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.connectors.model import (
     ConnectorCreate,
     ConnectorPatch,
@@ -17,14 +15,11 @@ from bankfeeds.connectors.model import (
     ConnectorType,
     Provider,
 )
-from bankfeeds.http.api.deps import context, require
-from bankfeeds.storage.context import AppContext
+from bankfeeds.http.deps import Admin, Ctx, Operator, Viewer
+from bankfeeds.monitoring import connectors as monitored
+from bankfeeds.pipeline import handoff
 
 router = APIRouter(prefix="/ops/connectors", tags=["connectors"])
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 class TrustHostKey(BaseModel):
@@ -45,7 +40,7 @@ async def create_connector(
     ] = None,
 ) -> dict[str, Any]:
     """Create a connector (201), or replay an idempotent create (200)."""
-    view, created = await connectors.create(
+    view, created = await handoff.create_connector(
         ctx=ctx, body=body, actor=who.name, idempotency_key=idempotency_key
     )
     if not created:
@@ -66,7 +61,7 @@ async def list_connectors(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
     """List connectors, filtered, a page at a time."""
-    return await connector_views.list_connectors(
+    return await monitored.list_connectors(
         ctx=ctx,
         status=status.value if status else None,
         provider=provider.value if provider else None,
@@ -80,7 +75,7 @@ async def list_connectors(
 @router.get("/{connector_id}")
 async def get_connector(connector_id: str, ctx: Ctx, _: Viewer) -> dict[str, Any]:
     """One connector with its health and recent runs."""
-    return await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    return await monitored.get_connector(ctx=ctx, connector_id=connector_id)
 
 
 @router.patch("/{connector_id}")
@@ -88,7 +83,9 @@ async def update_connector(
     connector_id: str, body: ConnectorPatch, ctx: Ctx, who: Admin
 ) -> dict[str, Any]:
     """Change some of a connector's fields; secrets left out are kept."""
-    return await connectors.update(ctx=ctx, connector_id=connector_id, body=body, actor=who.name)
+    return await handoff.update_connector(
+        ctx=ctx, connector_id=connector_id, body=body, actor=who.name
+    )
 
 
 @router.delete("/{connector_id}", status_code=204)

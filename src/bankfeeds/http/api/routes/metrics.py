@@ -11,9 +11,8 @@ from pydantic import SecretStr
 from sqlalchemy.exc import SQLAlchemyError
 
 from bankfeeds.access.auth import Role
-from bankfeeds.core.errors import NotFound
-from bankfeeds.http.api.deps import context, require
-from bankfeeds.http.api.routes.system import DatabaseUnavailable
+from bankfeeds.core.errors import DatabaseUnavailable, NotFound
+from bankfeeds.http.deps import context, require
 from bankfeeds.monitoring.metrics import MetricsExporter
 from bankfeeds.storage.context import AppContext
 

@@ -5,23 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from bankfeeds.access.auth import Principal, Role
 from bankfeeds.core.ids import parse_id
 from bankfeeds.desk import resolutions
-from bankfeeds.http.api.deps import context, require
+from bankfeeds.http.deps import Ctx, Operator, Viewer
 from bankfeeds.pipeline import operations
 from bankfeeds.pipeline.worker import Worker
-from bankfeeds.recon import queries as recon_queries
+from bankfeeds.recon import views as recon_views
 from bankfeeds.scheduling import views as run_views
-from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ops", tags=["runs"])
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
-Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 
 class RunNow(BaseModel):
@@ -134,7 +129,7 @@ async def list_exceptions(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
     """Exceptions, newest first (open ones by default); ``type`` is another name for ``kind``."""
-    return await recon_queries.list_exceptions(
+    return await recon_views.list_exceptions(
         ctx=ctx,
         cursor=cursor,
         limit=limit,

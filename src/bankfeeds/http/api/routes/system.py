@@ -7,18 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from sqlalchemy import text
 
-from bankfeeds.core.errors import BankfeedsError
-from bankfeeds.http.api.deps import context
+from bankfeeds.core.errors import DatabaseUnavailable
+from bankfeeds.http.deps import context
 from bankfeeds.storage.context import AppContext
 
 router = APIRouter(tags=["system"])
-
-
-class DatabaseUnavailable(BankfeedsError):
-    """The database is not answering."""
-
-    status = 503
-    code = "database-unavailable"
 
 
 @router.get("/healthz")

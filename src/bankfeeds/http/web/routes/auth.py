@@ -9,13 +9,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import RedirectResponse, Response
 
 from bankfeeds.access import web_sessions
-from bankfeeds.access.login_throttle import TooManyFailures
-from bankfeeds.core.errors import Unauthorized
-from bankfeeds.http.api.deps import context
+from bankfeeds.core.errors import CsrfRefused, TooManyFailures, Unauthorized
+from bankfeeds.http.deps import Ctx
 from bankfeeds.http.web.security import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
-    CsrfRefused,
     UiUser,
     check_origin,
     client_address,
@@ -25,10 +23,8 @@ from bankfeeds.http.web.security import (
     ui_user,
 )
 from bankfeeds.http.web.templating import render
-from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
 
 
 def _safe_next(target: str | None) -> str:

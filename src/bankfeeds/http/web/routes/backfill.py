@@ -6,30 +6,26 @@ from datetime import date, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from bankfeeds.access.auth import Role
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.connectors.patterns import matches
 from bankfeeds.core.errors import FieldError, ValidationFailed
-from bankfeeds.http.api.deps import context
+from bankfeeds.http.deps import Ctx
 from bankfeeds.http.web.errors import toast
 from bankfeeds.http.web.routes.connectors import worker
-from bankfeeds.http.web.security import UiUser, ui_require, ui_user
+from bankfeeds.http.web.security import Operator, Viewer
 from bankfeeds.http.web.templating import render
+from bankfeeds.monitoring import connectors as monitored
 from bankfeeds.monitoring import history
 from bankfeeds.pipeline import operations
 from bankfeeds.scheduling import views as run_views
 from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[UiUser, Depends(ui_user)]
-Operator = Annotated[UiUser, Depends(ui_require(Role.OPERATOR))]
 WARN_DAYS = 30
 PREVIEW_DAYS = 7
-# Longest first, as domain.patterns reads them; the preview is checked with patterns.matches.
+# Longest first, as connectors.patterns reads them; the preview is checked with patterns.matches.
 _TOKENS = (("YYYY-MM-DD", "%Y-%m-%d"), ("YYYYMMDD", "%Y%m%d"), ("DDMMYYYY", "%d%m%Y"),
            ("YYMMDD", "%y%m%d"))  # fmt: skip
 
@@ -80,7 +76,7 @@ async def _plan(ctx: AppContext, connector: dict[str, Any], start: str, end: str
 @router.get("/connectors/{connector_id}/backfill")
 async def dialog(connector_id: str, request: Request, ctx: Ctx, _: Operator) -> Response:
     """The dialog, with the last three days proposed."""
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     today = ctx.clock().astimezone(ZoneInfo(view["config"]["timezone"])).date()
     start, end = (today - timedelta(days=3)).isoformat(), (today - timedelta(days=1)).isoformat()
     plan = await _plan(ctx, view, start, end)
@@ -105,7 +101,7 @@ async def plan_preview(
     endDate: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     """Days, estimate, warning and file names for the range as typed, or its errors."""
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     plan = await _plan(ctx, view, startDate, endDate)
     return render(request, "_backfill_plan.html", connector=view, plan=plan, oob=True)
 
@@ -121,7 +117,7 @@ async def start(
     force: Annotated[bool, Form()] = False,
 ) -> Response:
     """Queue the runs and show their progress (errors go back beside the dates)."""
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     plan = await _plan(ctx, view, startDate, endDate)
     if plan["errors"]:
         response = render(

@@ -7,13 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from bankfeeds.access.auth import Role
 from bankfeeds.connectors import service as connectors
 from bankfeeds.connectors.model import ConnectorStatus, ConnectorType, Provider
 from bankfeeds.core.ids import parse_id
-from bankfeeds.http.api.deps import context
+from bankfeeds.http.deps import Ctx
 from bankfeeds.http.web.errors import toast
-from bankfeeds.http.web.security import UiUser, ui_require, ui_user
+from bankfeeds.http.web.security import Operator, UiUser, Viewer
 from bankfeeds.http.web.templating import render
 from bankfeeds.monitoring import dashboard
 from bankfeeds.monitoring.health_rules import HealthStatus
@@ -22,9 +21,6 @@ from bankfeeds.pipeline.worker import Worker
 from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[UiUser, Depends(ui_user)]
-Operator = Annotated[UiUser, Depends(ui_require(Role.OPERATOR))]
 HEALTH: tuple[HealthStatus, ...] = ("HEALTHY", "WARNING", "CRITICAL", "NEVER_RUN", "PAUSED")
 
 

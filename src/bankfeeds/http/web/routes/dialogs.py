@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from bankfeeds.access.auth import Role
 from bankfeeds.connectors import service as connectors
-from bankfeeds.connectors import views as connector_views
 from bankfeeds.connectors.model import DEFAULT_SCHEDULE, ConnectorType, Provider
 from bankfeeds.connectors.patterns import DEFAULT_PATTERNS
 from bankfeeds.core.errors import ValidationFailed
-from bankfeeds.http.api.deps import context
+from bankfeeds.http.deps import Ctx
 from bankfeeds.http.web import forms
 from bankfeeds.http.web.errors import toast
 from bankfeeds.http.web.schedule_preview import PRESETS, preview, zones
-from bankfeeds.http.web.security import UiUser, ui_require, ui_user
+from bankfeeds.http.web.security import Admin, Operator, Viewer
 from bankfeeds.http.web.templating import render
-from bankfeeds.pipeline import operations
+from bankfeeds.monitoring import connectors as monitored
+from bankfeeds.pipeline import handoff, operations
 from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[UiUser, Depends(ui_user)]
-Operator = Annotated[UiUser, Depends(ui_require(Role.OPERATOR))]
-Admin = Annotated[UiUser, Depends(ui_require(Role.ADMIN))]
 
 
 def _dialog(
@@ -87,7 +82,7 @@ async def new(request: Request, ctx: Ctx, _: Admin) -> Response:
 @router.get("/connectors/{connector_id}/edit")
 async def edit(connector_id: str, request: Request, ctx: Ctx, _: Admin) -> Response:
     """The Edit dialog, filled in; secrets are never sent, only whether one is stored."""
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     return _dialog(request, ctx, forms.form_values(view), connector_id)
 
 
@@ -96,7 +91,7 @@ async def create(request: Request, ctx: Ctx, who: Admin) -> Response:
     """Create; on success the dialog turns into the new connector's Edit dialog."""
     try:
         body = forms.create_body(await request.form())
-        view, _ = await connectors.create(
+        view, _ = await handoff.create_connector(
             ctx=ctx, body=body, actor=who.principal.name, idempotency_key=None
         )
     except ValidationFailed as exc:
@@ -120,10 +115,10 @@ async def create(request: Request, ctx: Ctx, who: Admin) -> Response:
 @router.post("/connectors/{connector_id}")
 async def update(connector_id: str, request: Request, ctx: Ctx, who: Admin) -> Response:
     """Save an edit; closes the dialog and refreshes the card."""
-    current = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    current = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     try:
         body = forms.patch_body(await request.form(), current["type"])
-        view = await connectors.update(
+        view = await handoff.update_connector(
             ctx=ctx, connector_id=connector_id, body=body, actor=who.principal.name
         )
     except ValidationFailed as exc:
@@ -152,7 +147,7 @@ async def schedule_preview(
 async def check(connector_id: str, request: Request, ctx: Ctx, _: Operator) -> Response:
     """Test the saved settings from inside the dialog; shows the server's key fingerprint."""
     result = await operations.test_connection(ctx=ctx, connector_id=connector_id)
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     return render(
         request, "_test_result.html", result=result, connector=view, connector_id=connector_id
     )

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from bankfeeds.connectors import views as connector_views
-from bankfeeds.http.api.deps import context
-from bankfeeds.http.web.security import UiUser, ui_user
+from bankfeeds.http.deps import Ctx
+from bankfeeds.http.web.security import Viewer
 from bankfeeds.http.web.templating import render
+from bankfeeds.monitoring import connectors as monitored
 from bankfeeds.monitoring import history
 from bankfeeds.scheduling import views as run_views
-from bankfeeds.storage.context import AppContext
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[UiUser, Depends(ui_user)]
 PAGE = 20
 #: What to try next, by the run's error code.
 HINTS = {
@@ -37,7 +34,8 @@ HINTS = {
     "bank for the right file.",
     "file-stale": "The file is the same as another day's; accept it if the bank confirms, or ask "
     "for the day's file.",
-    "no-file": "Check the file pattern under Edit → Connection against the nearest names.",
+    "no-file": "Check the file pattern (SFTP) or the endpoint and its date parameter (API) under "
+    "Edit → Connection against what the message says came nearest or what the bank answered.",
 }
 
 
@@ -53,7 +51,7 @@ async def dialog(
     page = await run_views.list_runs(ctx=ctx, connector_id=connector_id, cursor=cursor, limit=PAGE)
     if cursor:
         return render(request, "_run_rows.html", page=page, connector_id=connector_id)
-    view = await connector_views.get_connector(ctx=ctx, connector_id=connector_id)
+    view = await monitored.get_connector(ctx=ctx, connector_id=connector_id)
     stats = await history.run_stats(ctx=ctx, connector_id=connector_id)
     return render(
         request,

@@ -5,25 +5,21 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from bankfeeds.access.auth import Role
 from bankfeeds.core.ids import parse_id
-from bankfeeds.days import delivery as days
-from bankfeeds.desk import exceptions, resolutions
-from bankfeeds.http.api.deps import context
+from bankfeeds.desk import resolutions
+from bankfeeds.http.deps import Ctx
 from bankfeeds.http.web.chart import outcome_bars
 from bankfeeds.http.web.errors import toast
-from bankfeeds.http.web.security import UiUser, ui_require, ui_user
+from bankfeeds.http.web.security import Operator, Viewer
 from bankfeeds.http.web.templating import render
+from bankfeeds.pipeline import handoff
 from bankfeeds.recon import views as recon_views
-from bankfeeds.storage.context import AppContext
+from bankfeeds.recon.match import KINDS
 
 router = APIRouter(prefix="/ui")
-Ctx = Annotated[AppContext, Depends(context)]
-Viewer = Annotated[UiUser, Depends(ui_user)]
-Operator = Annotated[UiUser, Depends(ui_require(Role.OPERATOR))]
 Cursor = Annotated[str | None, Query(max_length=200)]
 Kind = Annotated[str | None, Query(max_length=40, pattern="^[A-Z_]*$")]
 PAGE = 50
@@ -32,7 +28,7 @@ PAGE = 50
 @router.get("/recon")
 async def jobs(request: Request, ctx: Ctx, _: Viewer) -> Response:
     """Recon jobs grouped by cycle date."""
-    found = await recon_views.list_jobs(ctx=ctx)
+    found = await recon_views.list_jobs_for_ui(ctx=ctx)
     days = [(day, list(group)) for day, group in groupby(found, key=lambda j: j["cycleDate"])]
     return render(request, "recon.html", days=days)
 
@@ -42,7 +38,7 @@ async def job(
     job_id: str, request: Request, ctx: Ctx, _: Viewer, kind: Kind = None, cursor: Cursor = None
 ) -> Response:
     """One job: summary, outcome chart, its exceptions a page at a time."""
-    view = await recon_views.get_job(ctx=ctx, job_id=job_id)
+    view = await recon_views.get_job_for_ui(ctx=ctx, job_id=job_id)
     page = await recon_views.job_exceptions(
         ctx=ctx, job_id=job_id, kind=kind or None, cursor=cursor, limit=PAGE
     )
@@ -70,7 +66,7 @@ async def inbox(
     cursor: Cursor = None,
 ) -> Response:
     """Exceptions across connectors, newest first, filtered."""
-    page = await exceptions.list_exceptions(
+    page = await recon_views.list_exceptions(
         ctx=ctx,
         state=state or None,
         kind=kind or None,
@@ -79,13 +75,13 @@ async def inbox(
         limit=PAGE,
     )
     filters = {"state": state or "", "kind": kind or "", "connector": connector or ""}
-    return render(request, "exceptions.html", page=page, filters=filters, kinds=exceptions.KINDS)
+    return render(request, "exceptions.html", page=page, filters=filters, kinds=KINDS)
 
 
 @router.post("/exceptions/{exception_id}/accept-file")
 async def accept_file(exception_id: str, request: Request, ctx: Ctx, who: Operator) -> Response:
     """Accept the stale file a STALE_FILE exception is about; answers with the updated row."""
-    view = await days.accept_for_exception(
+    view = await handoff.accept_for_exception(
         ctx=ctx, exception_id=exception_id, actor=who.principal.name
     )
     response = render(request, "_exception_row.html", exc=view)

@@ -24,7 +24,7 @@ _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def _key(bank: int, pg: int) -> str:
     """A key for a job made before keys existed; it names its pair of files.
 
-    The keys services/recon.py makes also hash the PG bank names that picked rows, so the first
+    The keys recon/jobs.py makes also hash the PG bank names that picked rows, so the first
     trigger after the upgrade makes a fresh job for a day, which supersedes the old one.
     """
     return hashlib.sha256(f"B{bank};P{pg}".encode()).hexdigest()
